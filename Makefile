@@ -1,0 +1,48 @@
+# Followback: `make run` serves the demo on embedded defaults; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/followback
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: setup run test lint typecheck check clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt package.json package-lock.json
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Serving on http://127.0.0.1:8000 with a worker and beat (Ctrl-C stops all three)"
+	trap 'kill 0' EXIT; \
+	$(VENV)/bin/celery -A followback worker --loglevel=INFO --concurrency=2 & \
+	$(VENV)/bin/celery -A followback beat --loglevel=INFO & \
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: setup
+	bin/ensure-test-services
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
+	  $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy .
+
+check: setup
+	FOLLOWBACK_ENV=production SECRET_KEY=ci-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
+	  ALLOWED_HOSTS=followback.example DATABASE_URL=$(TEST_DATABASE_URL) \
+	  $(PY) manage.py check --deploy --fail-level WARNING
+	$(PY) manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) node_modules staticfiles var

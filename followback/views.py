@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
+
+from accounts.http import AuthedRequest
+from accounts.models import AuditEvent, Membership, Role
+from accounts.permissions import can_administer, membership_for
+
+LAST_BRAND_SESSION_KEY = "last_brand"
+
+
+@require_GET
+def home(request: AuthedRequest) -> HttpResponse:
+    """Send people to the brand they used last, or their first brand."""
+    memberships = Membership.objects.for_user(request.user).select_related("brand").order_by("brand__name")
+    last = request.session.get(LAST_BRAND_SESSION_KEY)
+    chosen = next((m for m in memberships if m.brand.slug == last), None) or next(iter(memberships), None)
+    if chosen is None:
+        return render(request, "followback/no_brand.html")
+    return redirect("brand_home", brand=chosen.brand.slug)
+
+
+@require_GET
+def brand_home(request: AuthedRequest, brand: str) -> HttpResponse:
+    membership = membership_for(request.user, brand)
+    request.session[LAST_BRAND_SESSION_KEY] = membership.brand.slug
+    counts = dict(
+        Membership.objects.filter(brand=membership.brand)
+        .values_list("role")
+        .annotate(people=Count("id"))
+        .order_by()
+    )
+    context = {
+        "membership": membership,
+        "team": [(role.label, counts.get(role.value, 0)) for role in Role],
+        "recent_events": AuditEvent.objects.filter(brand=membership.brand).select_related("actor")[:10],
+        "can_administer": can_administer(membership),
+    }
+    return render(request, "followback/brand_home.html", context)
+
+
+@login_not_required
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})

@@ -1,0 +1,1 @@
+"""Trust signals, per-brand policy, scoring and explanations, and building the daily queue."""
