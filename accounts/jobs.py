@@ -9,7 +9,7 @@ re-sends jobs that are due but were never picked up (a lost broker message) and 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import ClassVar, Self, TypeVar
 
 from celery import current_app
@@ -31,11 +31,10 @@ class DurableJobQuerySet(models.QuerySet):
     def needing_delivery(self) -> Self:
         now = timezone.now()
         grace = now - timedelta(seconds=settings.JOB_REDELIVERY_GRACE_SECONDS)
-        waiting_too_long = Q(status=JobStatus.QUEUED, run_after__lte=now) & (
-            Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=grace)
-        )
+        never_sent = Q(status=JobStatus.QUEUED, run_after__lte=now, enqueued_at__isnull=True)
+        overdue = Q(status=JobStatus.QUEUED, run_after__lt=grace, enqueued_at__lt=grace)
         lease_ran_out = Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
-        return self.filter(waiting_too_long | lease_ran_out)
+        return self.filter(never_sent | overdue | lease_ran_out)
 
 
 class DurableJob(models.Model):
@@ -65,15 +64,15 @@ def durable_job_models() -> Iterator[type[DurableJob]]:
             yield model
 
 
-def send_jobs(model: type[DurableJob], ids: list[int]) -> None:
-    """Send one broker message per job after the current transaction commits."""
+def send_jobs(model: type[DurableJob], ids: list[int], eta: datetime | None = None) -> None:
+    """Send one broker message per job after the current transaction commits (delivered at `eta` if given)."""
     if not ids:
         return
 
     def send() -> None:
         model.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
         for job_id in ids:
-            current_app.send_task(model.task_name, args=[job_id])
+            current_app.send_task(model.task_name, args=[job_id], eta=eta)
 
     transaction.on_commit(send)
 
@@ -110,3 +109,14 @@ def fail_job(job: DurableJob, error: str, retry_in: timedelta | None = None) -> 
     else:
         job.status = JobStatus.FAILED
     job.save(update_fields=["status", "run_after", "enqueued_at", "lease_expires_at", "last_error"])
+
+
+def defer_job(job: DurableJob, until: datetime, reason: str) -> None:
+    """Put the job back to wait (a rate limit, a time budget used up) without spending one of its attempts."""
+    job.status = JobStatus.QUEUED
+    job.run_after = until
+    job.lease_expires_at = None
+    job.last_error = reason
+    job.attempts = max(0, job.attempts - 1)
+    job.save(update_fields=["status", "run_after", "lease_expires_at", "last_error", "attempts"])
+    send_jobs(type(job), [job.pk], eta=until)

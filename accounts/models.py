@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import secrets
 from typing import Any, ClassVar, Self
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from accounts.jobs import DurableJob, DurableJobQuerySet
+from accounts.jobs import DurableJob, DurableJobQuerySet, JobStatus
 
 
 class UserManager(BaseUserManager["User"]):
@@ -49,11 +51,19 @@ class User(AbstractUser):
         return self.name or self.email.split("@")[0]
 
 
+def new_salt() -> str:
+    return secrets.token_hex(32)
+
+
 class Brand(models.Model):
     """The tenant: everything a team sees belongs to exactly one brand."""
 
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=60, unique=True)
+    sync_hour = models.PositiveSmallIntegerField(
+        default=5, validators=[MaxValueValidator(23)], help_text="Hour of the day (UTC) of the daily sync"
+    )
+    customer_salt = models.CharField(max_length=64, default=new_salt, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -175,3 +185,281 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.verb}: {self.summary}"
+
+
+class Platform(models.TextChoices):
+    MASTODON = "mastodon", "Mastodon"
+    BLUESKY = "bluesky", "Bluesky"
+    DEMO = "demo", "Demo"
+
+
+class AccountStatus(models.TextChoices):
+    ACTIVE = "active", "Connected"
+    AUTH_EXPIRED = "auth_expired", "Needs reconnecting"
+    DISCONNECTED = "disconnected", "Disconnected"
+
+
+class MastodonApp(models.Model):
+    """Our OAuth application on one Mastodon server, registered once and reused for every brand there."""
+
+    instance_url = models.URLField(unique=True)
+    redirect_uri = models.URLField()
+    client_id = models.CharField(max_length=200)
+    client_secret_ciphertext = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.instance_url
+
+
+class ConnectedAccountQuerySet(models.QuerySet["ConnectedAccount"]):
+    def connected(self) -> Self:
+        return self.exclude(status=AccountStatus.DISCONNECTED)
+
+
+class ConnectedAccount(models.Model):
+    """A brand's own account on a platform; its followers are the people we suggest following back."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="connected_accounts")
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    platform_user_id = models.CharField(max_length=255)
+    handle = models.CharField(max_length=255)
+    display_name = models.CharField(max_length=255, blank=True)
+    server_url = models.URLField(blank=True, help_text="Mastodon server or Bluesky PDS")
+    profile_url = models.URLField(blank=True)
+    status = models.CharField(max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE)
+    status_reason = models.CharField(max_length=300, blank=True)
+    credentials_ciphertext = models.TextField(blank=True, editable=False)
+    settings = models.JSONField(default=dict, blank=True)
+    followers_count = models.PositiveIntegerField(default=0)
+    following_count = models.PositiveIntegerField(default=0)
+    connected_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    connected_at = models.DateTimeField(default=timezone.now)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ConnectedAccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["platform", "handle"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["brand", "platform", "platform_user_id"], name="one_connection_per_brand_account"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_platform_display()} {self.handle}"
+
+    def __repr__(self) -> str:
+        return f"<ConnectedAccount {self.pk} {self.platform} {self.handle}>"
+
+
+class FollowerQuerySet(models.QuerySet["Follower"]):
+    def following(self) -> Self:
+        return self.filter(is_following=True)
+
+    def needing_profile(self, stale_before: Any) -> Self:
+        return self.filter(
+            models.Q(profile_refreshed_at__isnull=True) | models.Q(profile_refreshed_at__lt=stale_before)
+        )
+
+
+class Follower(models.Model):
+    """Someone who follows (or followed) one connected account, with their latest profile.
+
+    Follow history lives in FollowEvent; the counters here summarise it so signals need no joins.
+    """
+
+    account = models.ForeignKey(ConnectedAccount, on_delete=models.CASCADE, related_name="followers")
+    platform_id = models.CharField(max_length=255)
+    handle = models.CharField(max_length=255)
+    uri = models.CharField(max_length=500, blank=True)
+    display_name = models.CharField(max_length=255, blank=True)
+    bio = models.TextField(blank=True)
+    avatar_url = models.CharField(max_length=500, blank=True)
+    avatar_is_default = models.BooleanField(default=True)
+    profile_url = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(null=True, blank=True)
+    followers_count = models.BigIntegerField(default=0)
+    following_count = models.BigIntegerField(default=0)
+    posts_count = models.BigIntegerField(default=0)
+    last_post_at = models.DateTimeField(null=True, blank=True)
+    is_bot = models.BooleanField(default=False)
+    is_locked = models.BooleanField(default=False)
+    is_group = models.BooleanField(default=False)
+    moved = models.BooleanField(default=False)
+    suspended = models.BooleanField(default=False)
+    limited = models.BooleanField(default=False)
+    verified_links = models.PositiveSmallIntegerField(default=0)
+    labels = models.JSONField(default=list, blank=True)
+    content_hash = models.BigIntegerField(default=0)
+    is_following = models.BooleanField(default=True)
+    first_followed_at = models.DateTimeField(default=timezone.now)
+    last_followed_at = models.DateTimeField(default=timezone.now)
+    unfollowed_at = models.DateTimeField(null=True, blank=True)
+    follow_count = models.PositiveIntegerField(default=1)
+    unfollow_count = models.PositiveIntegerField(default=0)
+    shortest_follow_seconds = models.BigIntegerField(null=True, blank=True)
+    profile_refreshed_at = models.DateTimeField(null=True, blank=True)
+    is_customer = models.BooleanField(default=False)
+
+    objects = FollowerQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "platform_id"], name="one_follower_row_per_account"),
+        ]
+        indexes = [models.Index(fields=["account", "handle"], name="follower_account_handle")]
+
+    def __str__(self) -> str:
+        return self.handle
+
+
+class FollowEventKind(models.TextChoices):
+    FOLLOW = "follow", "Followed"
+    UNFOLLOW = "unfollow", "Unfollowed"
+
+
+class FollowEvent(models.Model):
+    follower = models.ForeignKey(Follower, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=8, choices=FollowEventKind.choices)
+    at = models.DateTimeField()
+    sync_run = models.ForeignKey("SyncRun", on_delete=models.SET_NULL, null=True, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["follower", "at"], name="follow_event_follower_at")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
+
+
+class InteractionKind(models.TextChoices):
+    REPLY = "reply", "Reply"
+    MENTION = "mention", "Mention"
+    REPOST = "repost", "Repost"
+    LIKE = "like", "Like"
+    QUOTE = "quote", "Quote"
+    FOLLOW = "follow", "Follow"
+
+
+class Interaction(models.Model):
+    """One engagement with the brand's account, attributed to the person who made it."""
+
+    account = models.ForeignKey(ConnectedAccount, on_delete=models.CASCADE, related_name="interactions")
+    actor_platform_id = models.CharField(max_length=255)
+    actor_handle = models.CharField(max_length=255)
+    kind = models.CharField(max_length=8, choices=InteractionKind.choices)
+    at = models.DateTimeField()
+    platform_event_id = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "platform_event_id"], name="one_row_per_platform_event"
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "actor_platform_id", "at"], name="interaction_actor_at")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.actor_handle}"
+
+
+class Customer(models.Model):
+    """One row of a brand's customer list: a platform handle and/or a salted hash of an e-mail address."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="customers")
+    handle = models.CharField(max_length=255, blank=True)
+    email_hash = models.CharField(max_length=64, blank=True)
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["brand", "handle"], condition=~models.Q(handle=""), name="one_customer_per_handle"
+            ),
+            models.UniqueConstraint(
+                fields=["brand", "email_hash"],
+                condition=~models.Q(email_hash=""),
+                name="one_customer_per_email",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(handle="", email_hash=""), name="customer_has_handle_or_email"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.handle or f"e-mail {self.email_hash[:8]}…"
+
+
+class SyncKind(models.TextChoices):
+    FOLLOWERS = "followers", "Followers"
+    PROFILES = "profiles", "Profiles"
+    INTERACTIONS = "interactions", "Engagement"
+
+
+class SyncRunQuerySet(DurableJobQuerySet):
+    def active(self) -> Self:
+        return self.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+
+
+class SyncRun(DurableJob):
+    """One pass over an account's followers, profiles or engagement; resumable from its saved cursor."""
+
+    task_name = "accounts.tasks.run_sync"
+    lease_seconds = 5 * 60
+    max_attempts = 20
+
+    account = models.ForeignKey(ConnectedAccount, on_delete=models.CASCADE, related_name="sync_runs")
+    kind = models.CharField(max_length=16, choices=SyncKind.choices, default=SyncKind.FOLLOWERS)
+    requested_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    cursor = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expected_total = models.PositiveIntegerField(default=0)
+    pages = models.PositiveIntegerField(default=0)
+    seen = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unfollowed = models.PositiveIntegerField(default=0)
+    refollowed = models.PositiveIntegerField(default=0)
+    bad_records = models.PositiveIntegerField(default=0)
+    complete = models.BooleanField(default=False)
+
+    objects = SyncRunQuerySet.as_manager()  # type: ignore[misc]
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "kind"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_sync_per_account_and_kind",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "run_after"], name="syncrun_job_due")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} sync of {self.account_id} ({self.status})"
+
+    @property
+    def percent_done(self) -> int:
+        if self.complete or self.status == JobStatus.DONE:
+            return 100
+        if not self.expected_total:
+            return 0
+        return min(99, self.seen * 100 // self.expected_total)
+
+
+class SeenFollower(models.Model):
+    """Followers seen during one followers pass; compared at the end to find who unfollowed."""
+
+    sync_run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="+")
+    follower = models.ForeignKey(Follower, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sync_run", "follower"], name="seen_once_per_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"follower {self.follower_id} seen in run {self.sync_run_id}"

@@ -5,9 +5,9 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from accounts import services
+from accounts import connections, services, sync
 from accounts.jobs import claim_job, fail_job, finish_job
-from accounts.models import Invitation
+from accounts.models import Invitation, SyncRun
 
 log = logging.getLogger(__name__)
 
@@ -27,3 +27,15 @@ def send_invitation(invitation_id: int) -> None:
         fail_job(invitation, f"e-mail not sent: {error}", retry_in=timedelta(minutes=2**invitation.attempts))
     else:
         finish_job(invitation)
+
+
+@shared_task(name="accounts.tasks.run_sync")
+def run_sync(run_id: int) -> None:
+    run = claim_job(SyncRun, run_id)
+    if run is not None:
+        sync.execute_sync(run)
+
+
+@shared_task(name="accounts.tasks.schedule_daily_syncs")
+def schedule_daily_syncs() -> int:
+    return len(connections.request_daily_syncs())

@@ -14,5 +14,6 @@ app = Celery("followback")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.beat_schedule = {
     "sweep-jobs": {"task": "followback.tasks.sweep_jobs", "schedule": 60.0},
+    "daily-syncs": {"task": "accounts.tasks.schedule_daily_syncs", "schedule": 600.0},
 }
 app.autodiscover_tasks()

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django_htmx",
     "template_partials",
     "csp",
@@ -105,6 +106,16 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
+
+# Fernet keys (comma-separated, newest first) that encrypt platform credentials at rest. Required in production;
+# development derives one from SECRET_KEY. Rotate: put a new key first, run `manage.py rotate_credentials`.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+if PRODUCTION and not FIELD_ENCRYPTION_KEYS:
+    raise environ.ImproperlyConfigured("Set FIELD_ENCRYPTION_KEYS in production.")
+
+# Where Bluesky handles are resolved and DID documents looked up (tests point these at local servers).
+BLUESKY_SERVICE_URL = env.str("BLUESKY_SERVICE_URL", default="https://bsky.social")
+BLUESKY_PLC_URL = env.str("BLUESKY_PLC_URL", default="https://plc.directory")
 
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
 

@@ -14,7 +14,17 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts import services
-from accounts.models import AuditEvent, Brand, Invitation, Membership, Role, User
+from accounts.models import (
+    AuditEvent,
+    Brand,
+    ConnectedAccount,
+    Invitation,
+    Membership,
+    Platform,
+    Role,
+    SyncRun,
+    User,
+)
 from tests.factories import MembershipFactory
 
 PERSONAS = ["anonymous", "outsider", "viewer", "reviewer", "approver", "admin"]
@@ -27,6 +37,7 @@ class World:
     users: dict[str, User]
     target_member: Membership
     invitation: Invitation
+    account: ConnectedAccount
 
 
 Kwargs = Callable[[World], dict[str, Any]]
@@ -66,6 +77,10 @@ def _member(world: World) -> dict[str, Any]:
     return {"brand": world.brand.slug, "member_id": world.target_member.pk}
 
 
+def _account(world: World) -> dict[str, Any]:
+    return {"brand": world.brand.slug, "account_id": world.account.pk}
+
+
 TABLE: dict[str, Entry] = {
     "home": everyone(302, anonymous=302),
     "brand_home": brand_page(Role.VIEWER),
@@ -87,6 +102,18 @@ TABLE: dict[str, Entry] = {
     "accounts:accept_invitation": everyone(
         200, kwargs=lambda world: {"token": services.invitation_token(world.invitation)}
     ),
+    "accounts:account_list": brand_page(Role.VIEWER),
+    "accounts:connect_demo": brand_page(Role.ADMIN, ok=302, method="POST", data={"size": "100"}),
+    "accounts:connect_mastodon": brand_page(
+        Role.ADMIN, ok=302, method="POST", data={"instance": "not a url"}
+    ),
+    "accounts:connect_bluesky": brand_page(Role.ADMIN),
+    "accounts:account_detail": brand_page(Role.VIEWER, kwargs=_account),
+    "accounts:account_progress": brand_page(Role.VIEWER, kwargs=_account),
+    "accounts:account_sync": brand_page(Role.REVIEWER, ok=302, method="POST", kwargs=_account),
+    "accounts:account_disconnect": brand_page(Role.ADMIN, ok=302, method="POST", kwargs=_account),
+    "accounts:customer_list": brand_page(Role.ADMIN),
+    "accounts:mastodon_callback": everyone(403, anonymous=302),
     "login": everyone(200),
     "logout": everyone(302, method="POST"),
     "password_change": everyone(200, anonymous=302),
@@ -128,13 +155,22 @@ def world(brand, other_brand) -> World:
     MembershipFactory(brand=brand, role=Role.ADMIN, user__email="second-admin@acme.test")
     target = MembershipFactory(brand=brand, role=Role.VIEWER, user__email="target@acme.test")
     invitation = services.invite(brand, "invited@example.com", Role.VIEWER, by=users["admin"])
-    return World(brand, users, target, invitation)
+    account = ConnectedAccount.objects.create(
+        brand=brand,
+        platform=Platform.DEMO,
+        platform_user_id="demo-brand",
+        handle="acme.demo",
+        settings={"seed": 1, "size": 100},
+    )
+    return World(brand, users, target, invitation, account)
 
 
 def _snapshot() -> tuple:
     return (
         sorted(Membership.objects.values_list("pk", "role")),
         sorted(Invitation.objects.values_list("pk", "revoked_at", "accepted_at")),
+        sorted(ConnectedAccount.objects.values_list("pk", "status")),
+        SyncRun.objects.count(),
         AuditEvent.objects.count(),
     )
 

@@ -61,9 +61,10 @@ def test_only_lost_and_stuck_jobs_need_delivery(brand, settings):
     now = timezone.now()
     grace = timedelta(seconds=settings.JOB_REDELIVERY_GRACE_SECONDS)
     never_sent = _job(brand)
-    sent_long_ago = _job(brand, enqueued_at=now - grace * 2)
+    sent_long_ago = _job(brand, run_after=now - grace * 2, enqueued_at=now - grace * 2)
     stuck = _job(brand, status=JobStatus.RUNNING, lease_expires_at=now - timedelta(seconds=5))
     _job(brand, enqueued_at=now)  # its message is still on its way
+    _job(brand, run_after=now - grace / 2, enqueued_at=now - grace * 2)  # sent for a time that just came
     _job(brand, run_after=now + timedelta(hours=1))
     _job(brand, status=JobStatus.RUNNING, lease_expires_at=now + timedelta(minutes=5))
     _job(brand, status=JobStatus.DONE)

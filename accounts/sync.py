@@ -1,0 +1,460 @@
+"""Bringing followers, profiles and engagement in from a platform, one page per transaction.
+
+A followers pass writes each page with set-based SQL: the page is staged (COPY on PostgreSQL), then one
+INSERT … ON CONFLICT DO UPDATE touches only new or changed followers (a content hash per follower), follow events
+are written for new and returning followers, the page's followers are marked seen, and the run's cursor moves on,
+all in one transaction. Re-running a page changes nothing. Only after a complete pass are followers who were not
+seen marked as unfollowed, with one UPDATE.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
+from django.utils import timezone
+
+from accounts.connections import connector_for, mark_auth_expired, request_sync
+from accounts.crypto import CredentialsUnreadable
+from accounts.jobs import JobStatus, defer_job, fail_job, finish_job
+from accounts.models import (
+    AccountStatus,
+    ConnectedAccount,
+    FollowEventKind,
+    Interaction,
+    Platform,
+    SyncKind,
+    SyncRun,
+)
+from accounts.platforms.base import (
+    AuthExpired,
+    FollowerPage,
+    InteractionData,
+    PlatformError,
+    ProfileData,
+    RateLimited,
+)
+from accounts.services import record
+
+PROFILE_COLUMNS = (
+    "platform_id", "handle", "uri", "display_name", "bio", "avatar_url", "avatar_is_default", "profile_url",
+    "created_at", "followers_count", "following_count", "posts_count", "last_post_at", "is_bot", "is_locked",
+    "is_group", "moved", "suspended", "limited", "verified_links", "labels", "content_hash",
+)  # fmt: skip
+_STAGE_TYPES = {
+    "postgresql": (
+        "text, text, text, text, text, text, boolean, text, timestamptz, bigint, bigint, bigint, timestamptz, "
+        "boolean, boolean, boolean, boolean, boolean, boolean, smallint, jsonb, bigint"
+    ),
+    "sqlite": "",
+}
+_SECONDS_SINCE_LAST_FOLLOW = {
+    "postgresql": "CAST(EXTRACT(EPOCH FROM (%(now)s - last_followed_at)) AS bigint)",
+    "sqlite": "CAST((julianday(%(now)s) - julianday(last_followed_at)) * 86400 AS integer)",
+}
+_SMALLER = {"postgresql": "LEAST", "sqlite": "MIN"}
+BIGGEST = 2**62
+
+
+@dataclass(frozen=True)
+class PageResult:
+    seen: int
+    created: int
+    updated: int
+    refollowed: int
+
+
+def content_hash(profile: ProfileData) -> int:
+    """A stable 63-bit fingerprint of everything we store about a profile, to skip unchanged rows."""
+    digest = hashlib.blake2b(repr(profile).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _profile_row(profile: ProfileData, adapt: Any) -> tuple[Any, ...]:
+    return (
+        profile.platform_id, profile.handle[:255], profile.uri[:500], profile.display_name[:255], profile.bio,
+        profile.avatar_url[:500], profile.avatar_is_default, profile.profile_url[:500], adapt(profile.created_at),
+        profile.followers_count, profile.following_count, profile.posts_count, adapt(profile.last_post_at),
+        profile.is_bot, profile.is_locked, profile.is_group, profile.moved, profile.suspended, profile.limited,
+        min(profile.verified_links, 32767), json.dumps(list(profile.labels)), content_hash(profile),
+    )  # fmt: skip
+
+
+def _vendor() -> str:
+    return connection.vendor
+
+
+def _stage(cursor: CursorWrapper, profiles: Iterable[ProfileData]) -> int:
+    """Load one page into the per-connection staging table, keeping the last copy of any duplicated id."""
+    unique = {profile.platform_id: profile for profile in profiles}
+    adapt = connection.ops.adapt_datetimefield_value
+    columns = ", ".join(PROFILE_COLUMNS)
+    if _vendor() == "postgresql":
+        types = _STAGE_TYPES["postgresql"].split(", ")
+        defs = ", ".join(f"{name} {kind}" for name, kind in zip(PROFILE_COLUMNS, types, strict=True))
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS fb_stage ({defs}) ON COMMIT DELETE ROWS")
+        cursor.execute(
+            "DELETE FROM fb_stage"
+        )  # empty already, unless an outer transaction holds earlier pages
+        with cursor.cursor.copy(f"COPY fb_stage ({columns}) FROM STDIN") as copy:
+            for profile in unique.values():
+                copy.write_row(_profile_row(profile, adapt))
+    else:
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS fb_stage ({columns})")
+        cursor.execute("DELETE FROM fb_stage")
+        placeholders = ", ".join(["%s"] * len(PROFILE_COLUMNS))
+        cursor.executemany(
+            f"INSERT INTO fb_stage ({columns}) VALUES ({placeholders})",
+            [_profile_row(profile, adapt) for profile in unique.values()],
+        )
+    return len(unique)
+
+
+_UPDATE_PROFILE = ", ".join(f"{name} = excluded.{name}" for name in PROFILE_COLUMNS if name != "platform_id")
+
+
+def _upsert_followers(cursor: CursorWrapper, account_id: int, now: Any, refreshed: Any) -> int:
+    """Insert new followers and rewrite changed or returning ones; unchanged rows are not touched."""
+    columns = ", ".join(PROFILE_COLUMNS)
+    labels = "labels::jsonb" if _vendor() == "postgresql" else "labels"
+    select_columns = columns.replace("labels", labels)
+    cursor.execute(
+        f"""
+        INSERT INTO accounts_follower (account_id, {columns}, is_following, first_followed_at, last_followed_at,
+                                       follow_count, unfollow_count, is_customer, profile_refreshed_at)
+        SELECT %(account)s, {select_columns}, TRUE, %(now)s, %(now)s, 1, 0, FALSE, %(refreshed)s
+        FROM fb_stage WHERE TRUE
+        ON CONFLICT (account_id, platform_id) DO UPDATE SET {_UPDATE_PROFILE},
+            is_following = TRUE,
+            profile_refreshed_at = COALESCE(excluded.profile_refreshed_at, accounts_follower.profile_refreshed_at),
+            last_followed_at = CASE WHEN accounts_follower.is_following
+                                    THEN accounts_follower.last_followed_at ELSE excluded.last_followed_at END,
+            follow_count = accounts_follower.follow_count
+                           + CASE WHEN accounts_follower.is_following THEN 0 ELSE 1 END
+        WHERE accounts_follower.content_hash <> excluded.content_hash OR NOT accounts_follower.is_following
+        """,
+        {"account": account_id, "now": now, "refreshed": refreshed},
+    )
+    return cursor.rowcount
+
+
+def apply_follower_page(run: SyncRun, page: FollowerPage, *, full_profiles: bool = True) -> PageResult:
+    """Write one page of followers and move the run's cursor past it, in one transaction.
+
+    `full_profiles` says the page carries complete profiles (Mastodon, demo), so they count as refreshed;
+    Bluesky's follower pages lack counts, which a profiles pass fills in.
+    """
+    now = timezone.now()
+    db_now = connection.ops.adapt_datetimefield_value(now)
+    account_id = run.account_id
+    with transaction.atomic(), connection.cursor() as cursor:
+        seen = _stage(cursor, page.profiles)
+        cursor.execute(
+            """
+            SELECT s.platform_id, f.is_following FROM fb_stage s
+            LEFT JOIN accounts_follower f ON f.account_id = %s AND f.platform_id = s.platform_id
+            WHERE f.id IS NULL OR NOT f.is_following
+            """,
+            [account_id],
+        )
+        arriving = cursor.fetchall()
+        created = sum(1 for _, is_following in arriving if is_following is None)
+        written = _upsert_followers(cursor, account_id, db_now, db_now if full_profiles else None)
+        if arriving:
+            ids = [platform_id for platform_id, _ in arriving]
+            placeholders = ", ".join(["%s"] * len(ids))
+            cursor.execute(
+                f"""
+                INSERT INTO accounts_followevent (follower_id, kind, at, sync_run_id)
+                SELECT id, %s, %s, %s FROM accounts_follower WHERE account_id = %s AND platform_id IN ({placeholders})
+                """,
+                [FollowEventKind.FOLLOW.value, db_now, run.pk, account_id, *ids],
+            )
+        cursor.execute(
+            """
+            INSERT INTO accounts_seenfollower (sync_run_id, follower_id)
+            SELECT %s, f.id FROM fb_stage s JOIN accounts_follower f ON f.account_id = %s AND f.platform_id = s.platform_id
+            ON CONFLICT DO NOTHING
+            """,
+            [run.pk, account_id],
+        )
+        result = PageResult(
+            seen=seen, created=created, updated=written - len(arriving), refollowed=len(arriving) - created
+        )
+        _advance_run(run, page, result)
+    return result
+
+
+def _advance_run(run: SyncRun, page: FollowerPage, result: PageResult) -> None:
+    run.cursor = page.next_cursor or ""
+    run.pages += 1
+    run.seen += result.seen
+    run.created += result.created
+    run.updated += result.updated
+    run.refollowed += result.refollowed
+    run.bad_records += page.bad_records
+    run.lease_expires_at = timezone.now() + timedelta(seconds=run.lease_seconds)
+    run.save(update_fields=["cursor", "pages", "seen", "created", "updated", "refollowed", "bad_records",
+                            "lease_expires_at"])  # fmt: skip
+
+
+def finish_follower_pass(run: SyncRun) -> int:
+    """After a complete pass: everyone following before but not seen in this pass has unfollowed."""
+    now = timezone.now()
+    db_now = connection.ops.adapt_datetimefield_value(now)
+    vendor = _vendor()
+    followed_for = _SECONDS_SINCE_LAST_FOLLOW[vendor]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE accounts_follower SET is_following = FALSE, unfollowed_at = %(now)s,
+                unfollow_count = unfollow_count + 1,
+                shortest_follow_seconds = {_SMALLER[vendor]}(COALESCE(shortest_follow_seconds, {BIGGEST}),
+                                                             {followed_for})
+            WHERE account_id = %(account)s AND is_following AND NOT EXISTS (
+                SELECT 1 FROM accounts_seenfollower s
+                WHERE s.sync_run_id = %(run)s AND s.follower_id = accounts_follower.id)
+            """,
+            {"now": db_now, "account": run.account_id, "run": run.pk},
+        )
+        unfollowed = cursor.rowcount
+        cursor.execute(
+            """
+            INSERT INTO accounts_followevent (follower_id, kind, at, sync_run_id)
+            SELECT id, %(kind)s, %(now)s, %(run)s FROM accounts_follower
+            WHERE account_id = %(account)s AND NOT is_following AND unfollowed_at = %(now)s
+            """,
+            {"kind": FollowEventKind.UNFOLLOW.value, "now": db_now, "run": run.pk, "account": run.account_id},
+        )
+        cursor.execute("DELETE FROM accounts_seenfollower WHERE sync_run_id = %s", [run.pk])
+        run.unfollowed = unfollowed
+        run.complete = True
+        run.save(update_fields=["unfollowed", "complete"])
+        following = run.account.followers.filter(is_following=True).count()
+        ConnectedAccount.objects.filter(pk=run.account_id).update(
+            last_synced_at=now, followers_count=following
+        )
+    return unfollowed
+
+
+def apply_profiles(account: ConnectedAccount, profiles: Sequence[ProfileData]) -> int:
+    """Refresh stored profiles of existing followers (no follow events: this is not a followers pass)."""
+    if not profiles:
+        return 0
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    assignments = ", ".join(f"{name} = s.{name}" for name in PROFILE_COLUMNS if name not in ("platform_id",))
+    if _vendor() == "postgresql":
+        assignments = assignments.replace("labels = s.labels", "labels = s.labels::jsonb")
+    with transaction.atomic(), connection.cursor() as cursor:
+        _stage(cursor, profiles)
+        cursor.execute(
+            f"""
+            UPDATE accounts_follower SET {assignments}, profile_refreshed_at = %s
+            FROM fb_stage s WHERE accounts_follower.account_id = %s AND accounts_follower.platform_id = s.platform_id
+            """,
+            [now, account.pk],
+        )
+        return cursor.rowcount
+
+
+def store_interactions(account: ConnectedAccount, interactions: Iterable[InteractionData]) -> int:
+    """Store engagement in batches; an event already stored (same platform id) is skipped."""
+    received = 0
+    items = iter(interactions)
+    while batch := list(islice(items, 500)):
+        Interaction.objects.bulk_create(
+            [
+                Interaction(
+                    account=account,
+                    actor_platform_id=item.actor.platform_id,
+                    actor_handle=item.actor.handle[:255],
+                    kind=item.kind.value,
+                    at=item.created_at,
+                    platform_event_id=item.platform_event_id[:255],
+                )
+                for item in batch
+            ],
+            ignore_conflicts=True,
+        )
+        received += len(batch)
+    return received
+
+
+def _waiting_for_rate_limit(connector: object) -> datetime | None:
+    """When the platform says no requests are left in this window, the time the window resets."""
+    state = getattr(connector, "rate_limit", None)
+    if state is None or state.remaining is None or state.remaining > 0 or state.reset_at is None:
+        return None
+    return state.reset_at
+
+
+class PassPaused(Exception):
+    """The pass stopped early on purpose: its time budget ran out or the rate limit is spent."""
+
+    def __init__(self, until: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.until = until
+        self.reason = reason
+
+
+def _refresh_planner_statistics() -> None:
+    """A first sync grows the followers table faster than autovacuum re-analyses it; with statistics that still
+    say "a few rows", PostgreSQL hashes every follower of the account for each page instead of using the index."""
+    if _vendor() == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE accounts_follower")
+
+
+def sync_follower_pages(run: SyncRun, connector: Any, deadline: datetime) -> None:
+    """Page through followers from the run's saved cursor to the end, or until paused."""
+    full_profiles = run.account.platform != Platform.BLUESKY
+    analysed_at = 0
+    for page in connector.iter_follower_pages(run.cursor or None):
+        if run.created >= max(2 * analysed_at, 5000):
+            _refresh_planner_statistics()
+            analysed_at = run.created
+        apply_follower_page(run, page, full_profiles=full_profiles)
+        if page.next_cursor is None:
+            finish_follower_pass(run)
+            return
+        if (reset_at := _waiting_for_rate_limit(connector)) is not None:
+            raise PassPaused(reset_at, "waiting for the platform's rate limit to reset")
+        if timezone.now() >= deadline:
+            raise PassPaused(timezone.now(), "continuing in a fresh task")
+    finish_follower_pass(run)
+
+
+PROFILE_BATCH = 1000
+PROFILE_STALE_AFTER = timedelta(days=7)
+
+
+def refresh_profile_batches(run: SyncRun, connector: Any, deadline: datetime) -> None:
+    """Look up new and stale profiles in batches; the cursor is the last follower id handled."""
+    account = run.account
+    stale_before = timezone.now() - PROFILE_STALE_AFTER
+    while True:
+        after = int(run.cursor or 0)
+        batch = list(
+            account.followers.needing_profile(stale_before)
+            .filter(pk__gt=after)
+            .order_by("pk")
+            .values_list("pk", "platform_id")[:PROFILE_BATCH]
+        )
+        if not batch:
+            return
+        apply_profiles(account, connector.get_profiles([platform_id for _, platform_id in batch]))
+        run.cursor = str(batch[-1][0])
+        run.pages += 1
+        run.seen += len(batch)
+        run.save(update_fields=["cursor", "pages", "seen"])
+        if (reset_at := _waiting_for_rate_limit(connector)) is not None:
+            raise PassPaused(reset_at, "waiting for the platform's rate limit to reset")
+        if timezone.now() >= deadline:
+            raise PassPaused(timezone.now(), "continuing in a fresh task")
+
+
+def sync_interaction_pages(run: SyncRun, connector: Any) -> None:
+    """Store engagement since the last complete run (90 days back on the first)."""
+    account = run.account
+    started = timezone.now()
+    since_text = account.settings.get("interactions_synced_at")
+    since = datetime.fromisoformat(since_text) if since_text else started - timedelta(days=90)
+    run.created = store_interactions(account, connector.iter_interactions(since))
+    run.save(update_fields=["created"])
+    account.settings["interactions_synced_at"] = started.isoformat()
+    account.save(update_fields=["settings"])
+
+
+TASK_BUDGET = timedelta(minutes=4)
+RETRY_BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1))
+
+
+def execute_sync(run: SyncRun) -> None:
+    """Carry a claimed run forward: to its end, to a pause (rate limit, time budget), or to a failure."""
+    account = run.account
+    if account.status != AccountStatus.ACTIVE:
+        fail_job(run, f"{account} is {account.get_status_display().lower()}")
+        return
+    if run.started_at is None:
+        run.started_at = timezone.now()
+        run.save(update_fields=["started_at"])
+    deadline = timezone.now() + TASK_BUDGET
+    try:
+        connector = connector_for(account)
+        if run.kind == SyncKind.FOLLOWERS:
+            sync_follower_pages(run, connector, deadline)
+        elif run.kind == SyncKind.PROFILES:
+            refresh_profile_batches(run, connector, deadline)
+        else:
+            sync_interaction_pages(run, connector)
+    except PassPaused as pause:
+        defer_job(run, pause.until, pause.reason)
+        return
+    except RateLimited as limited:
+        defer_job(run, timezone.now() + timedelta(seconds=limited.retry_after), str(limited))
+        return
+    except (AuthExpired, CredentialsUnreadable) as error:
+        mark_auth_expired(account, str(error))
+        _finish_run(run, failed=str(error))
+        return
+    except PlatformError as error:
+        backoff = RETRY_BACKOFF[min(run.attempts, len(RETRY_BACKOFF)) - 1]
+        fail_job(run, str(error), retry_in=backoff)
+        if run.status == JobStatus.FAILED:
+            _finish_run(run, failed=str(error))
+        return
+    _finish_run(run)
+
+
+def _finish_run(run: SyncRun, failed: str = "") -> None:
+    account = run.account
+    with transaction.atomic():
+        run.finished_at = timezone.now()
+        run.save(update_fields=["finished_at"])
+        if failed:
+            if run.status != JobStatus.FAILED:
+                fail_job(run, failed)
+            summary = f"{run.get_kind_display()} sync of {account} failed: {failed}"
+        else:
+            finish_job(run)
+            summary = f"{run.get_kind_display()} sync of {account} finished: " + run_summary(run)
+        record(
+            account.brand,
+            "sync.failed" if failed else "sync.finished",
+            summary,
+            actor=None,
+            target=run,
+            pages=run.pages,
+            created=run.created,
+            updated=run.updated,
+            unfollowed=run.unfollowed,
+        )
+        if not failed and run.kind == SyncKind.FOLLOWERS:
+            _after_follower_pass(account)
+
+
+def _after_follower_pass(account: ConnectedAccount) -> None:
+    if account.platform == Platform.DEMO:
+        account.settings["sync_number"] = account.settings.get("sync_number", 0) + 1
+        account.save(update_fields=["settings"])
+    if account.followers.needing_profile(timezone.now() - PROFILE_STALE_AFTER).exists():
+        request_sync(account, SyncKind.PROFILES, by=None)
+    request_sync(account, SyncKind.INTERACTIONS, by=None)
+
+
+def run_summary(run: SyncRun) -> str:
+    if run.kind == SyncKind.FOLLOWERS:
+        return (
+            f"{run.seen:,} followers seen, {run.created:,} new, {run.updated:,} changed, "
+            f"{run.refollowed:,} came back, {run.unfollowed:,} unfollowed"
+        )
+    if run.kind == SyncKind.PROFILES:
+        return f"{run.seen:,} profiles looked up"
+    return f"{run.created:,} interactions received"
