@@ -6,6 +6,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
+from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.http import AuthedRequest
 from accounts.models import AuditEvent, Membership, Role
@@ -42,6 +43,18 @@ def brand_home(request: AuthedRequest, brand: str) -> HttpResponse:
         "can_administer": can_administer(membership),
     }
     return render(request, "followback/brand_home.html", context)
+
+
+@login_not_required
+def csrf_failure(request: AuthedRequest, reason: str = "") -> HttpResponse:
+    """A stale or missing CSRF token (an expired session, a sign-in in another tab): reload rather than fail.
+
+    For htmx the whole page reloads, which also sends a signed-out person to the login form; a plain form post
+    gets a page that says what happened and that nothing was changed.
+    """
+    if request.htmx:
+        return HttpResponseClientRefresh()
+    return render(request, "403_csrf.html", status=403)
 
 
 @login_not_required

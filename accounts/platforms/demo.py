@@ -5,9 +5,9 @@ Follower ``i``'s profile is a pure function of (seed, i, sync_number) and the an
 generated without the pages before it, memory stays flat however large the world, and a page is a few numpy
 operations over its rows. Each block of 1,000 slots holds exactly the mix of ``CLASS_SHARES`` in seeded order.
 
-``sync_number`` advances the world: every step about 1% of followers unfollow for good, 1.5% new ones arrive,
-churners follow and unfollow in short cycles, and 5% of profiles change their counts (every other time their
-bio too). Timestamps hang from an anchor day that moves once every ``ANCHOR_PERIOD``, so re-syncs within a
+``sync_number`` advances the world: every step about 1% of steady followers (all but churners) unfollow for
+good and 1.5% new ones arrive, churners follow and unfollow in cycles of two to six steps, and 5% of profiles
+change their counts (every other time their bio too). Timestamps hang from an anchor day that moves once every ``ANCHOR_PERIOD``, so re-syncs within a
 period change only what the world changed.
 """
 
@@ -516,9 +516,9 @@ _BIO_FAMILIES = (
 )
 _BIO_FAMILY_SIZE = np.array([len(family) for family in _BIO_FAMILIES])
 _OWN_BIOS = {
-    _Kind.CUSTOMER: (len(_SCRIPTS), 0.1),
-    _Kind.FAN: (len(_SCRIPTS) + 1, 0.25),
-    _Kind.CHURNER: (len(_SCRIPTS) + 2, 0.6),
+    _Kind.CUSTOMER: (_BIO_FAMILIES.index(_CUSTOMER_BIOS), 0.1),
+    _Kind.FAN: (_BIO_FAMILIES.index(_FAN_BIOS), 0.25),
+    _Kind.CHURNER: (_BIO_FAMILIES.index(_CHURNER_BIOS), 0.6),
 }
 _OWN_BIO_FAMILY = np.array([_OWN_BIOS.get(kind, (0, 0.0))[0] for kind in _Kind])
 _OWN_BIO_SHARE = np.array([_OWN_BIOS.get(kind, (0, 0.0))[1] for kind in _Kind])
@@ -599,18 +599,8 @@ _DIGIT_SWAPS = {"o": "0", "i": "1", "l": "1", "e": "3", "a": "4", "s": "5", "t":
 _LETTER_PAIRS = {"m": "rn", "w": "vv", "d": "cl"}
 _ZERO_WIDTH = ("\u200b", "\u200c", "\u200d", "\u2060")
 _SUFFIXES = (
-    "_official",
-    "official",
-    "_support",
-    "support",
-    "_help",
-    "_hq",
-    "_team",
-    "_care",
-    "_official1",
-    "1",
-    "_",
-)
+    "_official", "official", "_support", "support", "_help", "_hq", "_team", "_care", "_official1", "1", "_",
+)  # fmt: skip
 _PREFIXES = ("real_", "the", "official_", "the_real_")
 _FOLD = str.maketrans(
     {glyph: letter for letter, glyphs in _HOMOGLYPHS.items() for glyph in glyphs}
@@ -832,6 +822,11 @@ class _World:
         rank = block * _KIND_SIZE[kind] + position - _KIND_START[kind]
         return _Slots(index, kind, rank, block * _PERSON_SLOTS + position)
 
+    def blocks(self) -> Iterator[Ints]:
+        """Every slot of this sync, a few thousand at a time."""
+        for start in range(0, self.slot_count, _SCAN_BLOCK):
+            yield np.arange(start, min(start + _SCAN_BLOCK, self.slot_count), dtype=np.int64)
+
     def join_step(self, index: Ints) -> Ints:
         late = np.maximum(index - self.follower_count, 0)
         return np.where(index < self.follower_count, 0, 1 + late // max(self.new_per_step, 1))
@@ -896,7 +891,8 @@ class _World:
             display_name=texts.display_names,
             bio=texts.bios,
             avatar_url=[
-                "" if default else f"{SITE}/avatars/{i}.png" for i, default in zip(ids, flags["avatar"])
+                "" if default else f"{SITE}/avatars/{i}.png"
+                for i, default in zip(ids, flags["avatar"], strict=True)
             ],
             avatar_is_default=flags["avatar"],
             created_at=_moments(created_ts),
@@ -1083,58 +1079,63 @@ class _Texts:
         self, world: _World, slots: _Slots, stable: dict[str, Floats], bio: dict[str, Floats]
     ) -> None:
         self.world = world
+        self._slots = slots
+        self._stable = stable
+        self._bio = bio
+        self._speaks = stable["bio_empty"] >= _EMPTY_BIO[slots.kind]
         size = len(slots.index)
         self.handles: list[str] = [""] * size
         self.display_names: list[str] = [""] * size
         self.bios: list[str] = [""] * size
-        self._style = stable["display"].tolist()
-        self._decoration = stable["decoration"].tolist()
-        self._handle_style = stable["handle_style"].tolist()
-        self._bio_draws = bio
-        self._template = bio["template"].tolist()
-        self._bio_empty = stable["bio_empty"] < _EMPTY_BIO[slots.kind]
-        self._people(np.flatnonzero(slots.kind < _Kind.BOT), slots)
-        self._bots(np.flatnonzero(slots.kind == _Kind.BOT), slots, stable["digits"])
-        self._spam(np.flatnonzero(slots.kind == _Kind.SPAM), slots)
-        self._impersonators(np.flatnonzero(slots.kind == _Kind.IMPERSONATOR), slots)
+        self._people(np.flatnonzero(slots.kind < _Kind.BOT))
+        self._bots(np.flatnonzero(slots.kind == _Kind.BOT))
+        self._spam(np.flatnonzero(slots.kind == _Kind.SPAM))
+        self._impersonators(np.flatnonzero(slots.kind == _Kind.IMPERSONATOR))
 
-    def _people(self, rows: Ints, slots: _Slots) -> None:
-        person_ranks = slots.person_rank[rows]
-        kinds = slots.kind[rows]
+    def _put(self, column: list[str], rows: Ints, values: Iterable[str]) -> None:
+        for at, value in zip(rows.tolist(), values, strict=True):
+            column[at] = value
+
+    def _pick(self, draw: Floats, rows: Ints, options: Sequence[str]) -> list[str]:
+        return [options[i] for i in (draw[rows] * len(options)).astype(np.int64).tolist()]
+
+    def _people(self, rows: Ints) -> None:
+        person_ranks = self._slots.person_rank[rows]
+        kinds = self._slots.kind[rows]
         name_rows, numbers = self.world.person_names(person_ranks)
-        handles = self.world.person_handles(name_rows, numbers, person_ranks)
-        for at, kind, name_row, handle, rank in zip(
-            rows.tolist(), kinds.tolist(), name_rows.tolist(), handles, person_ranks.tolist(), strict=True
-        ):
-            name = _NAMES.displays[name_row]
-            self.handles[at] = handle
-            self.display_names[at] = self._person_display(kind, name, at)
-            if kind == _Kind.BLOCKLISTED:
-                self._blocklisted(at, name, rank)
-        speaking = ~self._bio_empty[rows]
+        self._put(self.handles, rows, self.world.person_handles(name_rows, numbers, person_ranks))
+        self._put(self.display_names, rows, self._person_displays(rows, kinds, name_rows))
+        speaking = self._speaks[rows]
         scripts = np.where(kinds == _Kind.BLOCKLISTED, 0, _SCRIPT_OF_NAME[name_rows])
-        for at, bio in zip(
-            rows[speaking].tolist(),
-            self._person_bios(rows[speaking], kinds[speaking], scripts[speaking]),
-            strict=True,
-        ):
-            self.bios[at] = self.bios[at] or bio
+        self._put(
+            self.bios, rows[speaking], self._person_bios(rows[speaking], kinds[speaking], scripts[speaking])
+        )
+        blocklisted = kinds == _Kind.BLOCKLISTED
+        self._blocklisted(rows[blocklisted], name_rows[blocklisted], person_ranks[blocklisted])
 
-    def _person_display(self, kind: int, name: str, at: int) -> str:
-        style = self._style[at]
-        if kind == _Kind.CHURNER:
-            return f"{name} 🔁" if style < 0.3 else f"{name} | F4F" if style < 0.45 else name
-        if style < 0.05:
-            return ""
-        if style < 0.13:
-            return name + _DECORATIONS[int(self._decoration[at] * len(_DECORATIONS))]
-        if kind == _Kind.FAN and style < 0.16:
-            return f"{name} | {self.world.brand_display} fan"
-        return name
+    def _person_displays(self, rows: Ints, kinds: Ints, name_rows: Ints) -> list[str]:
+        """Most people show their name; some add an emoji, a few show nothing, some fans name the brand and
+        churners advertise that they follow back."""
+        style = self._stable["display"][rows]
+        churner = kinds == _Kind.CHURNER
+        variant = np.select(
+            [churner & (style < 0.3), churner & (style < 0.45), churner, style < 0.05, style < 0.13,
+             (kinds == _Kind.FAN) & (style < 0.16)],
+            [4, 5, 0, 1, 2, 3],
+        )  # fmt: skip
+        formats = ("{name}", "", "{name}{decoration}", "{name} | {brand} fan", "{name} 🔁", "{name} | F4F")
+        brand = self.world.brand_display
+        return [
+            formats[v].format(name=_NAMES.displays[name_row], decoration=decoration, brand=brand)
+            for v, name_row, decoration in zip(
+                variant.tolist(), name_rows.tolist(), self._pick(self._stable["decoration"], rows, _DECORATIONS),
+                strict=True,
+            )
+        ]  # fmt: skip
 
     def _person_bios(self, rows: Ints, kinds: Ints, scripts: Ints) -> list[str]:
         """Bios in the person's own script for some, about the brand for some customers, fans and churners."""
-        draw = {name: values[rows] for name, values in self._bio_draws.items()}
+        draw = {name: values[rows] for name, values in self._bio.items()}
         own = np.where(draw["native"] < _OWN_BIO_SHARE[kinds], _OWN_BIO_FAMILY[kinds], 0)
         family = np.where((scripts > 0) & (draw["native"] < _NATIVE_BIO_SHARE), scripts, own)
         template = (draw["template"] * _BIO_FAMILY_SIZE[family]).astype(np.int64)
@@ -1153,57 +1154,82 @@ class _Texts:
             )
         ]  # fmt: skip
 
-    def _blocklisted(self, at: int, name: str, rank: int) -> None:
+    def _blocklisted(self, rows: Ints, name_rows: Ints, person_ranks: Ints) -> None:
         """A third say it in the name, a third in the bio, a third in both; a fifth in the handle too."""
-        style = self._style[at]
-        if self._handle_style[at] < 0.2:
-            self.handles[at] = f"{_BLOCKLISTED_STEMS[rank % len(_BLOCKLISTED_STEMS)]}{rank}"
-        if style < 2 / 3:
-            bad_name = _BLOCKLISTED_NAMES[int(self._template[at] * len(_BLOCKLISTED_NAMES))]
-            self.display_names[at] = bad_name.format(name=name)
-        if style >= 1 / 3:
-            job = self._bio_draws["job"][at]
-            self.bios[at] = _BLOCKLISTED_BIOS[int(job * len(_BLOCKLISTED_BIOS))]
+        style = self._stable["display"][rows]
+        in_handle = self._stable["handle_style"][rows] < 0.2
+        ranks = person_ranks[in_handle].tolist()
+        stems = (_BLOCKLISTED_STEMS[rank % len(_BLOCKLISTED_STEMS)] for rank in ranks)
+        self._put(
+            self.handles, rows[in_handle], (f"{stem}{rank}" for stem, rank in zip(stems, ranks, strict=True))
+        )
+        in_name = style < 2 / 3
+        bad_names = self._pick(self._bio["template"], rows[in_name], _BLOCKLISTED_NAMES)
+        names = [_NAMES.displays[row] for row in name_rows[in_name].tolist()]
+        self._put(
+            self.display_names,
+            rows[in_name],
+            (bad.format(name=name) for bad, name in zip(bad_names, names, strict=True)),
+        )
+        in_bio = style >= 1 / 3
+        self._put(self.bios, rows[in_bio], self._pick(self._bio["job"], rows[in_bio], _BLOCKLISTED_BIOS))
 
-    def _bots(self, rows: Ints, slots: _Slots, digit_draws: Floats) -> None:
+    def _bots(self, rows: Ints) -> None:
         """Digit-heavy handles: a stem and five to nine digits that never repeat for the same stem."""
-        cycle, stem = np.divmod(slots.rank[rows], len(_BOT_STEMS))
-        width = 5 + (digit_draws[rows] * 5).astype(np.int64)
+        cycle, stem = np.divmod(self._slots.rank[rows], len(_BOT_STEMS))
+        width = 5 + (self._stable["digits"][rows] * 5).astype(np.int64)
         shift = _hash(stem * 16 + width, self.world.salts["digits"]).astype(np.int64) & 0xFFFFFFFF
         digits = 10 ** (width - 1) + (cycle * _DIGIT_STEP + shift) % (9 * 10 ** (width - 1))
-        firsts = _SCRIPTS[0].firsts
-        for at, stem_at, number in zip(rows.tolist(), stem.tolist(), digits.tolist(), strict=True):
-            style = self._style[at]
-            handle = f"{_BOT_STEMS[stem_at]}{'_' if style > 0.8 else ''}{number}"
-            self.handles[at] = handle
-            if style >= 0.8:
-                self.display_names[at] = handle
-            elif style >= 0.4:
-                first = firsts[int(self._decoration[at] * len(firsts))][0]
-                self.display_names[at] = (
-                    f"{first} {_BOT_EMOJI[int(self._handle_style[at] * len(_BOT_EMOJI))]}"
-                )
-            if not self._bio_empty[at]:
-                self.bios[at] = _BOT_BIOS[int(self._template[at] * len(_BOT_BIOS))]
+        style = self._stable["display"][rows]
+        separators = np.where(style >= 0.8, "_", "").tolist()
+        handles = [
+            f"{_BOT_STEMS[s]}{separator}{number}"
+            for s, separator, number in zip(stem.tolist(), separators, digits.tolist(), strict=True)
+        ]
+        firsts = self._pick(self._stable["decoration"], rows, [first for first, _ in _SCRIPTS[0].firsts])
+        emoji = self._pick(self._stable["handle_style"], rows, _BOT_EMOJI)
+        self._put(self.handles, rows, handles)
+        self._put(
+            self.display_names,
+            rows,
+            (
+                handle if s >= 0.8 else f"{first} {mark}" if s >= 0.4 else ""
+                for handle, s, first, mark in zip(handles, style.tolist(), firsts, emoji, strict=True)
+            ),
+        )
+        speaking = rows[self._speaks[rows]]
+        self._put(self.bios, speaking, self._pick(self._bio["template"], speaking, _BOT_BIOS))
 
-    def _spam(self, rows: Ints, slots: _Slots) -> None:
-        numbers, stems = np.divmod(slots.rank[rows], len(_SPAM_STEMS))
-        for at, stem, number in zip(rows.tolist(), stems.tolist(), numbers.tolist(), strict=True):
-            self.handles[at] = f"{_SPAM_STEMS[stem]}{number + 10}"
-            self.display_names[at] = _SPAM_NAMES[int(self._style[at] * len(_SPAM_NAMES))]
-            if not self._bio_empty[at]:
-                self.bios[at] = _SPAM_BIOS[int(self._template[at] * len(_SPAM_BIOS))]
+    def _spam(self, rows: Ints) -> None:
+        numbers, stems = np.divmod(self._slots.rank[rows], len(_SPAM_STEMS))
+        self._put(
+            self.handles,
+            rows,
+            (
+                f"{_SPAM_STEMS[stem]}{number + 10}"
+                for stem, number in zip(stems.tolist(), numbers.tolist(), strict=True)
+            ),
+        )
+        self._put(self.display_names, rows, self._pick(self._stable["display"], rows, _SPAM_NAMES))
+        speaking = rows[self._speaks[rows]]
+        self._put(self.bios, speaking, self._pick(self._bio["template"], speaking, _SPAM_BIOS))
 
-    def _impersonators(self, rows: Ints, slots: _Slots) -> None:
+    def _impersonators(self, rows: Ints) -> None:
         variants = self.world.impersonations
+        repeats, picks = np.divmod(self._slots.rank[rows], len(variants))
+        self._put(
+            self.handles,
+            rows,
+            (
+                variants[v] + (f"_{r}" if r else "")
+                for v, r in zip(picks.tolist(), repeats.tolist(), strict=True)
+            ),
+        )
         brand = self.world.brand_display
-        for at, rank in zip(rows.tolist(), slots.rank[rows].tolist(), strict=True):
-            repeat, variant = divmod(rank, len(variants))
-            self.handles[at] = variants[variant] + (f"_{repeat}" if repeat else "")
-            name = _IMPERSONATOR_NAMES[int(self._style[at] * len(_IMPERSONATOR_NAMES))]
-            self.display_names[at] = name.format(brand=brand)
-            bio = _IMPERSONATOR_BIOS[int(self._template[at] * len(_IMPERSONATOR_BIOS))]
-            self.bios[at] = bio.format(brand=brand)
+        names = self._pick(self._stable["display"], rows, _IMPERSONATOR_NAMES)
+        self._put(self.display_names, rows, (name.format(brand=brand) for name in names))
+        bios = self._pick(self._bio["template"], rows, _IMPERSONATOR_BIOS)
+        self._put(self.bios, rows, (bio.format(brand=brand) for bio in bios))
 
 
 def _profiles_from_columns(**columns: list[Any]) -> list[ProfileData]:
@@ -1252,7 +1278,13 @@ class _RequestBudget:
 
 
 class DemoConnector:
-    """The demo platform behind the Connector protocol, plus the ground truth that real platforms lack."""
+    """The demo platform behind the Connector protocol, plus the ground truth that real platforms lack.
+
+    ``follower_count`` followers follow at sync 0; ``brand_handle`` ("acme", "@acme" or "acme.demo") is the
+    handle that impersonators copy; ``now`` is the platform's clock (default: the real one); ``rate_limit``
+    simulates a request budget, and the ``rate_limit`` attribute reports what is left of it, as the other
+    connectors do. Follows are recorded on the instance, so a new connector starts with none.
+    """
 
     def __init__(
         self,
@@ -1285,11 +1317,6 @@ class DemoConnector:
         """Ids followed (or asked to follow) through this connector, in order, each once."""
         return tuple(self._follows)
 
-    @property
-    def slot_count(self) -> int:
-        """Accounts that exist at this sync: the first follower_count, plus the newcomers of each step."""
-        return self._world.slot_count
-
     # Connector protocol -------------------------------------------------------------------------------------
 
     def iter_follower_pages(self, cursor: str | None) -> Iterator[FollowerPage]:
@@ -1307,7 +1334,8 @@ class DemoConnector:
         return self._world.profiles(indices) if indices.size else []
 
     def iter_interactions(self, since: datetime | None) -> Iterator[InteractionData]:
-        """Replies, mentions, reposts, likes and quotes of the last 120 days (from ``since``), by actor."""
+        """Replies, mentions, reposts, likes and quotes of the last 120 days (from ``since``), actor by actor
+        in slot order and each actor's oldest first."""
         world = self._world
         start = world.now - INTERACTION_WINDOW
         if since is not None and since > start:
@@ -1368,14 +1396,12 @@ class DemoConnector:
     # helpers ------------------------------------------------------------------------------------------------
 
     def _customer_rows(self) -> Iterator[CustomerRow]:
-        for start in range(0, self._world.slot_count, _SCAN_BLOCK):
-            stop = min(start + _SCAN_BLOCK, self._world.slot_count)
-            yield from self._world.customer_rows(np.arange(start, stop, dtype=np.int64))
+        for block in self._world.blocks():
+            yield from self._world.customer_rows(block)
 
     def _interactions(self, start_ts: float, end_ts: float) -> Iterator[InteractionData]:
-        for start in range(0, self._world.slot_count, _SCAN_BLOCK):
-            stop = min(start + _SCAN_BLOCK, self._world.slot_count)
-            yield from self._world.interactions(np.arange(start, stop, dtype=np.int64), start_ts, end_ts)
+        for block in self._world.blocks():
+            yield from self._world.interactions(block, start_ts, end_ts)
 
     def _known_indices(self, ids: Sequence[str]) -> Ints:
         indices = (_index_of(platform_id) for platform_id in dict.fromkeys(ids))
