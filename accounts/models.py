@@ -292,7 +292,6 @@ class Follower(models.Model):
     limited = models.BooleanField(default=False)
     verified_links = models.PositiveSmallIntegerField(default=0)
     labels = models.JSONField(default=list, blank=True)
-    content_hash = models.BigIntegerField(default=0)
     is_following = models.BooleanField(default=True)
     first_followed_at = models.DateTimeField(default=timezone.now)
     last_followed_at = models.DateTimeField(default=timezone.now)
@@ -453,8 +452,10 @@ class SyncRun(DurableJob):
 class SeenFollower(models.Model):
     """Followers seen during one followers pass; compared at the end to find who unfollowed."""
 
-    sync_run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="+")
-    follower = models.ForeignKey(Follower, on_delete=models.CASCADE, related_name="+")
+    # No database-level foreign keys: a first sync writes a row here per follower, and checking a million
+    # deferred constraints at commit doubles its cost. Rows live only while their pass runs.
+    sync_run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    follower = models.ForeignKey(Follower, on_delete=models.CASCADE, related_name="+", db_constraint=False)
 
     class Meta:
         constraints = [

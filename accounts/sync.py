@@ -9,7 +9,6 @@ seen marked as unfollowed, with one UPDATE.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from django.utils import timezone
 
 from accounts.connections import connector_for, mark_auth_expired, request_sync
 from accounts.crypto import CredentialsUnreadable
+from accounts.customers import match_customers
 from accounts.jobs import JobStatus, defer_job, fail_job, finish_job
 from accounts.models import (
     AccountStatus,
@@ -46,15 +46,14 @@ from accounts.services import record
 PROFILE_COLUMNS = (
     "platform_id", "handle", "uri", "display_name", "bio", "avatar_url", "avatar_is_default", "profile_url",
     "created_at", "followers_count", "following_count", "posts_count", "last_post_at", "is_bot", "is_locked",
-    "is_group", "moved", "suspended", "limited", "verified_links", "labels", "content_hash",
+    "is_group", "moved", "suspended", "limited", "verified_links", "labels",
 )  # fmt: skip
-_STAGE_TYPES = {
-    "postgresql": (
-        "text, text, text, text, text, text, boolean, text, timestamptz, bigint, bigint, bigint, timestamptz, "
-        "boolean, boolean, boolean, boolean, boolean, boolean, smallint, jsonb, bigint"
-    ),
-    "sqlite": "",
-}
+_COLUMN_TYPES = (
+    "text", "text", "text", "text", "text", "text", "boolean", "text", "timestamptz", "bigint", "bigint", "bigint",
+    "timestamptz", "boolean", "boolean", "boolean", "boolean", "boolean", "boolean", "smallint", "jsonb",
+)  # fmt: skip
+_COLUMNS = ", ".join(PROFILE_COLUMNS)
+_STORED = [name for name in PROFILE_COLUMNS if name != "platform_id"]
 _SECONDS_SINCE_LAST_FOLLOW = {
     "postgresql": "CAST(EXTRACT(EPOCH FROM (%(now)s - last_followed_at)) AS bigint)",
     "sqlite": "CAST((julianday(%(now)s) - julianday(last_followed_at)) * 86400 AS integer)",
@@ -71,19 +70,13 @@ class PageResult:
     refollowed: int
 
 
-def content_hash(profile: ProfileData) -> int:
-    """A stable 63-bit fingerprint of everything we store about a profile, to skip unchanged rows."""
-    digest = hashlib.blake2b(repr(profile).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 def _profile_row(profile: ProfileData, adapt: Any) -> tuple[Any, ...]:
     return (
         profile.platform_id, profile.handle[:255], profile.uri[:500], profile.display_name[:255], profile.bio,
         profile.avatar_url[:500], profile.avatar_is_default, profile.profile_url[:500], adapt(profile.created_at),
         profile.followers_count, profile.following_count, profile.posts_count, adapt(profile.last_post_at),
         profile.is_bot, profile.is_locked, profile.is_group, profile.moved, profile.suspended, profile.limited,
-        min(profile.verified_links, 32767), json.dumps(list(profile.labels)), content_hash(profile),
+        min(profile.verified_links, 32767), json.dumps(list(profile.labels)),
     )  # fmt: skip
 
 
@@ -91,54 +84,87 @@ def _vendor() -> str:
     return connection.vendor
 
 
+def _follower_column_of_staged_row(column: str, staged: str = "s") -> str:
+    """One index lookup on (account_id, platform_id) per staged row.
+
+    A correlated subquery on purpose: as a join, PostgreSQL plans from table statistics, which lag far behind
+    during a first sync of a big account, and it would then hash every follower of the account for each page.
+    """
+    return (
+        f"SELECT {column} FROM accounts_follower f"
+        f" WHERE f.account_id = %(account)s AND f.platform_id = {staged}.platform_id"
+    )
+
+
 def _stage(cursor: CursorWrapper, profiles: Iterable[ProfileData]) -> int:
     """Load one page into the per-connection staging table, keeping the last copy of any duplicated id."""
     unique = {profile.platform_id: profile for profile in profiles}
     adapt = connection.ops.adapt_datetimefield_value
-    columns = ", ".join(PROFILE_COLUMNS)
     if _vendor() == "postgresql":
-        types = _STAGE_TYPES["postgresql"].split(", ")
-        defs = ", ".join(f"{name} {kind}" for name, kind in zip(PROFILE_COLUMNS, types, strict=True))
-        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS fb_stage ({defs}) ON COMMIT DELETE ROWS")
+        defs = ", ".join(f"{name} {kind}" for name, kind in zip(PROFILE_COLUMNS, _COLUMN_TYPES, strict=True))
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS fb_stage ({defs}, existed boolean, arriving boolean)"
+            " ON COMMIT DELETE ROWS"
+        )
         cursor.execute(
             "DELETE FROM fb_stage"
         )  # empty already, unless an outer transaction holds earlier pages
-        with cursor.cursor.copy(f"COPY fb_stage ({columns}) FROM STDIN") as copy:
+        with cursor.cursor.copy(f"COPY fb_stage ({_COLUMNS}) FROM STDIN") as copy:
             for profile in unique.values():
                 copy.write_row(_profile_row(profile, adapt))
     else:
-        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS fb_stage ({columns})")
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS fb_stage ({_COLUMNS}, existed, arriving)")
         cursor.execute("DELETE FROM fb_stage")
         placeholders = ", ".join(["%s"] * len(PROFILE_COLUMNS))
         cursor.executemany(
-            f"INSERT INTO fb_stage ({columns}) VALUES ({placeholders})",
+            f"INSERT INTO fb_stage ({_COLUMNS}) VALUES ({placeholders})",
             [_profile_row(profile, adapt) for profile in unique.values()],
         )
     return len(unique)
 
 
-_UPDATE_PROFILE = ", ".join(f"{name} = excluded.{name}" for name in PROFILE_COLUMNS if name != "platform_id")
+def _mark_arrivals(cursor: CursorWrapper, account_id: int) -> tuple[int, int]:
+    """Flag staged followers who are new or coming back; returns (new, returning)."""
+    cursor.execute(
+        f"""
+        UPDATE fb_stage SET existed = EXISTS ({_follower_column_of_staged_row("1", "fb_stage")}),
+            arriving = NOT COALESCE(({_follower_column_of_staged_row("is_following", "fb_stage")}), FALSE)
+        """,
+        {"account": account_id},
+    )
+    cursor.execute(
+        "SELECT COALESCE(SUM(CASE WHEN existed THEN 0 ELSE 1 END), 0), COALESCE(SUM(CASE WHEN existed THEN 1 ELSE 0 END), 0)"
+        " FROM fb_stage WHERE arriving"
+    )
+    new, returning = cursor.fetchone()
+    return int(new), int(returning)
 
 
 def _upsert_followers(cursor: CursorWrapper, account_id: int, now: Any, refreshed: Any) -> int:
     """Insert new followers and rewrite changed or returning ones; unchanged rows are not touched."""
-    columns = ", ".join(PROFILE_COLUMNS)
-    labels = "labels::jsonb" if _vendor() == "postgresql" else "labels"
-    select_columns = columns.replace("labels", labels)
+    select_columns = _COLUMNS.replace("labels", "labels::jsonb") if _vendor() == "postgresql" else _COLUMNS
+    stored = ", ".join(f"accounts_follower.{name}" for name in _STORED)
+    incoming = ", ".join(f"excluded.{name}" for name in _STORED)
+    changed = (
+        f"({stored}) IS DISTINCT FROM ({incoming})"
+        if _vendor() == "postgresql"
+        else f"({stored}) IS NOT ({incoming})"
+    )
     cursor.execute(
         f"""
-        INSERT INTO accounts_follower (account_id, {columns}, is_following, first_followed_at, last_followed_at,
+        INSERT INTO accounts_follower (account_id, {_COLUMNS}, is_following, first_followed_at, last_followed_at,
                                        follow_count, unfollow_count, is_customer, profile_refreshed_at)
         SELECT %(account)s, {select_columns}, TRUE, %(now)s, %(now)s, 1, 0, FALSE, %(refreshed)s
         FROM fb_stage WHERE TRUE
-        ON CONFLICT (account_id, platform_id) DO UPDATE SET {_UPDATE_PROFILE},
+        ON CONFLICT (account_id, platform_id) DO UPDATE SET
+            {", ".join(f"{name} = excluded.{name}" for name in _STORED)},
             is_following = TRUE,
             profile_refreshed_at = COALESCE(excluded.profile_refreshed_at, accounts_follower.profile_refreshed_at),
             last_followed_at = CASE WHEN accounts_follower.is_following
                                     THEN accounts_follower.last_followed_at ELSE excluded.last_followed_at END,
             follow_count = accounts_follower.follow_count
                            + CASE WHEN accounts_follower.is_following THEN 0 ELSE 1 END
-        WHERE accounts_follower.content_hash <> excluded.content_hash OR NOT accounts_follower.is_following
+        WHERE NOT accounts_follower.is_following OR {changed}
         """,
         {"account": account_id, "now": now, "refreshed": refreshed},
     )
@@ -151,43 +177,34 @@ def apply_follower_page(run: SyncRun, page: FollowerPage, *, full_profiles: bool
     `full_profiles` says the page carries complete profiles (Mastodon, demo), so they count as refreshed;
     Bluesky's follower pages lack counts, which a profiles pass fills in.
     """
-    now = timezone.now()
-    db_now = connection.ops.adapt_datetimefield_value(now)
-    account_id = run.account_id
+    db_now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params = {"account": run.account_id, "run": run.pk, "now": db_now, "kind": FollowEventKind.FOLLOW.value}
     with transaction.atomic(), connection.cursor() as cursor:
+        if _vendor() == "postgresql":
+            # The run's cursor commits with its page, so a crash that loses the last commits only repeats pages.
+            cursor.execute("SET LOCAL synchronous_commit = off")
         seen = _stage(cursor, page.profiles)
-        cursor.execute(
-            """
-            SELECT s.platform_id, f.is_following FROM fb_stage s
-            LEFT JOIN accounts_follower f ON f.account_id = %s AND f.platform_id = s.platform_id
-            WHERE f.id IS NULL OR NOT f.is_following
-            """,
-            [account_id],
-        )
-        arriving = cursor.fetchall()
-        created = sum(1 for _, is_following in arriving if is_following is None)
-        written = _upsert_followers(cursor, account_id, db_now, db_now if full_profiles else None)
-        if arriving:
-            ids = [platform_id for platform_id, _ in arriving]
-            placeholders = ", ".join(["%s"] * len(ids))
+        created, refollowed = _mark_arrivals(cursor, run.account_id)
+        written = _upsert_followers(cursor, run.account_id, db_now, db_now if full_profiles else None)
+        if created or refollowed:
             cursor.execute(
                 f"""
                 INSERT INTO accounts_followevent (follower_id, kind, at, sync_run_id)
-                SELECT id, %s, %s, %s FROM accounts_follower WHERE account_id = %s AND platform_id IN ({placeholders})
+                SELECT ({_follower_column_of_staged_row("id")}), %(kind)s, %(now)s, %(run)s
+                FROM fb_stage s WHERE s.arriving
                 """,
-                [FollowEventKind.FOLLOW.value, db_now, run.pk, account_id, *ids],
+                params,
             )
         cursor.execute(
-            """
+            f"""
             INSERT INTO accounts_seenfollower (sync_run_id, follower_id)
-            SELECT %s, f.id FROM fb_stage s JOIN accounts_follower f ON f.account_id = %s AND f.platform_id = s.platform_id
+            SELECT %(run)s, ({_follower_column_of_staged_row("id")}) FROM fb_stage s WHERE TRUE
             ON CONFLICT DO NOTHING
             """,
-            [run.pk, account_id],
+            params,
         )
-        result = PageResult(
-            seen=seen, created=created, updated=written - len(arriving), refollowed=len(arriving) - created
-        )
+        result = PageResult(seen=seen, created=created, updated=written - created - refollowed,
+                            refollowed=refollowed)  # fmt: skip
         _advance_run(run, page, result)
     return result
 
@@ -304,22 +321,10 @@ class PassPaused(Exception):
         self.reason = reason
 
 
-def _refresh_planner_statistics() -> None:
-    """A first sync grows the followers table faster than autovacuum re-analyses it; with statistics that still
-    say "a few rows", PostgreSQL hashes every follower of the account for each page instead of using the index."""
-    if _vendor() == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE accounts_follower")
-
-
 def sync_follower_pages(run: SyncRun, connector: Any, deadline: datetime) -> None:
     """Page through followers from the run's saved cursor to the end, or until paused."""
     full_profiles = run.account.platform != Platform.BLUESKY
-    analysed_at = 0
     for page in connector.iter_follower_pages(run.cursor or None):
-        if run.created >= max(2 * analysed_at, 5000):
-            _refresh_planner_statistics()
-            analysed_at = run.created
         apply_follower_page(run, page, full_profiles=full_profiles)
         if page.next_cursor is None:
             finish_follower_pass(run)
@@ -444,6 +449,7 @@ def _after_follower_pass(account: ConnectedAccount) -> None:
     if account.platform == Platform.DEMO:
         account.settings["sync_number"] = account.settings.get("sync_number", 0) + 1
         account.save(update_fields=["settings"])
+    match_customers(account.brand)
     if account.followers.needing_profile(timezone.now() - PROFILE_STALE_AFTER).exists():
         request_sync(account, SyncKind.PROFILES, by=None)
     request_sync(account, SyncKind.INTERACTIONS, by=None)

@@ -907,7 +907,10 @@ class _World:
             limited=flags["limited"],
             verified_links=links.tolist(),
             labels=[_LABEL_TABLE[label] for label in labels.tolist()],
-            profile_url=[_profile_url(handle) for handle in texts.handles],
+            profile_url=[
+                f"{SITE}/@{handle}" if handle.isascii() else f"{SITE}/@{quote(handle)}"
+                for handle in texts.handles
+            ],
         )
 
     def _versioned_draws(
@@ -1126,7 +1129,9 @@ class _Texts:
         formats = ("{name}", "", "{name}{decoration}", "{name} | {brand} fan", "{name} 🔁", "{name} | F4F")
         brand = self.world.brand_display
         return [
-            formats[v].format(name=_NAMES.displays[name_row], decoration=decoration, brand=brand)
+            _NAMES.displays[name_row]
+            if v == 0
+            else formats[v].format(name=_NAMES.displays[name_row], decoration=decoration, brand=brand)
             for v, name_row, decoration in zip(
                 variant.tolist(), name_rows.tolist(), self._pick(self._stable["decoration"], rows, _DECORATIONS),
                 strict=True,
@@ -1241,10 +1246,6 @@ def _profiles_from_columns(**columns: list[Any]) -> list[ProfileData]:
         for field in _PROFILE_FIELDS
     ]
     return list(itertools.starmap(ProfileData, zip(*ordered, strict=True)))
-
-
-def _profile_url(handle: str) -> str:
-    return f"{SITE}/@{handle}" if handle.isascii() else f"{SITE}/@{quote(handle)}"
 
 
 def _moments(timestamps: Ints) -> list[datetime]:

@@ -1,3 +1,5 @@
+import io
+
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
@@ -114,3 +116,37 @@ def test_roles_are_ordered_from_viewer_to_admin():
     assert [role.rank for role in Role] == [0, 1, 2, 3]
     assert Role.ADMIN.at_least(Role.APPROVER)
     assert not Role.REVIEWER.at_least(Role.APPROVER)
+
+
+def test_rotating_credentials_re_encrypts_every_row_with_the_new_key(brand, settings):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    from accounts import crypto
+    from accounts.models import ConnectedAccount, Platform
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [old]
+    crypto.reset_key_cache()
+    for n in range(3):
+        ConnectedAccount.objects.create(
+            brand=brand,
+            platform=Platform.MASTODON,
+            platform_user_id=str(n),
+            handle=f"a{n}",
+            credentials_ciphertext=crypto.encrypt_json({"access_token": f"t{n}"}),
+        )
+    settings.FIELD_ENCRYPTION_KEYS = [new, old]
+    crypto.reset_key_cache()
+    call_command("rotate_credentials", stdout=io.StringIO())
+    settings.FIELD_ENCRYPTION_KEYS = [new]
+    crypto.reset_key_cache()
+    try:
+        tokens = sorted(
+            crypto.decrypt_json(a.credentials_ciphertext)["access_token"]
+            for a in ConnectedAccount.objects.all()
+        )
+        assert tokens == ["t0", "t1", "t2"]
+    finally:
+        settings.FIELD_ENCRYPTION_KEYS = []
+        crypto.reset_key_cache()
