@@ -4,6 +4,8 @@ from django.test import Client
 from accounts.models import Brand, Role, User
 from tests.factories import BrandFactory, MembershipFactory
 
+pytest_plugins = ["tests.workers"]
+
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings) -> None:
