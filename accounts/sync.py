@@ -103,7 +103,7 @@ def _stage(cursor: CursorWrapper, profiles: Iterable[ProfileData]) -> int:
     if _vendor() == "postgresql":
         defs = ", ".join(f"{name} {kind}" for name, kind in zip(PROFILE_COLUMNS, _COLUMN_TYPES, strict=True))
         cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS fb_stage ({defs}, existed boolean, arriving boolean)"
+            f"CREATE TEMP TABLE IF NOT EXISTS fb_stage ({defs}, follower_id bigint, following_before boolean)"
             " ON COMMIT DELETE ROWS"
         )
         cursor.execute(
@@ -113,7 +113,9 @@ def _stage(cursor: CursorWrapper, profiles: Iterable[ProfileData]) -> int:
             for profile in unique.values():
                 copy.write_row(_profile_row(profile, adapt))
     else:
-        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS fb_stage ({_COLUMNS}, existed, arriving)")
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS fb_stage ({_COLUMNS}, follower_id, following_before)"
+        )
         cursor.execute("DELETE FROM fb_stage")
         placeholders = ", ".join(["%s"] * len(PROFILE_COLUMNS))
         cursor.executemany(
@@ -123,18 +125,18 @@ def _stage(cursor: CursorWrapper, profiles: Iterable[ProfileData]) -> int:
     return len(unique)
 
 
-def _mark_arrivals(cursor: CursorWrapper, account_id: int) -> tuple[int, int]:
-    """Flag staged followers who are new or coming back; returns (new, returning)."""
+def _look_up_staged_followers(cursor: CursorWrapper, account_id: int) -> tuple[int, int]:
+    """Note each staged row's stored follower and whether they were following; returns (new, returning)."""
     cursor.execute(
         f"""
-        UPDATE fb_stage SET existed = EXISTS ({_follower_column_of_staged_row("1", "fb_stage")}),
-            arriving = NOT COALESCE(({_follower_column_of_staged_row("is_following", "fb_stage")}), FALSE)
+        UPDATE fb_stage SET (follower_id, following_before) = (
+            {_follower_column_of_staged_row("id, is_following", "fb_stage")})
         """,
         {"account": account_id},
     )
     cursor.execute(
-        "SELECT COALESCE(SUM(CASE WHEN existed THEN 0 ELSE 1 END), 0), COALESCE(SUM(CASE WHEN existed THEN 1 ELSE 0 END), 0)"
-        " FROM fb_stage WHERE arriving"
+        "SELECT COALESCE(SUM(CASE WHEN following_before IS NULL THEN 1 ELSE 0 END), 0),"
+        " COALESCE(SUM(CASE WHEN following_before = FALSE THEN 1 ELSE 0 END), 0) FROM fb_stage"
     )
     new, returning = cursor.fetchone()
     return int(new), int(returning)
@@ -184,21 +186,26 @@ def apply_follower_page(run: SyncRun, page: FollowerPage, *, full_profiles: bool
             # The run's cursor commits with its page, so a crash that loses the last commits only repeats pages.
             cursor.execute("SET LOCAL synchronous_commit = off")
         seen = _stage(cursor, page.profiles)
-        created, refollowed = _mark_arrivals(cursor, run.account_id)
+        created, refollowed = _look_up_staged_followers(cursor, run.account_id)
         written = _upsert_followers(cursor, run.account_id, db_now, db_now if full_profiles else None)
+        if created:
+            cursor.execute(
+                f"UPDATE fb_stage SET follower_id = ({_follower_column_of_staged_row('id', 'fb_stage')})"
+                " WHERE follower_id IS NULL",
+                params,
+            )
         if created or refollowed:
             cursor.execute(
-                f"""
+                """
                 INSERT INTO accounts_followevent (follower_id, kind, at, sync_run_id)
-                SELECT ({_follower_column_of_staged_row("id")}), %(kind)s, %(now)s, %(run)s
-                FROM fb_stage s WHERE s.arriving
+                SELECT follower_id, %(kind)s, %(now)s, %(run)s FROM fb_stage WHERE following_before IS NOT TRUE
                 """,
                 params,
             )
         cursor.execute(
-            f"""
+            """
             INSERT INTO accounts_seenfollower (sync_run_id, follower_id)
-            SELECT %(run)s, ({_follower_column_of_staged_row("id")}) FROM fb_stage s WHERE TRUE
+            SELECT %(run)s, follower_id FROM fb_stage WHERE TRUE
             ON CONFLICT DO NOTHING
             """,
             params,
@@ -391,6 +398,7 @@ def execute_sync(run: SyncRun) -> None:
         run.started_at = timezone.now()
         run.save(update_fields=["started_at"])
     deadline = timezone.now() + TASK_BUDGET
+    connector: Any = None
     try:
         connector = connector_for(account)
         if run.kind == SyncKind.FOLLOWERS:
@@ -415,6 +423,9 @@ def execute_sync(run: SyncRun) -> None:
         if run.status == JobStatus.FAILED:
             _finish_run(run, failed=str(error))
         return
+    finally:
+        if hasattr(connector, "close"):
+            connector.close()  # its HTTP connections; the demo connector has none
     _finish_run(run)
 
 
