@@ -20,6 +20,7 @@ from accounts.models import (
     SyncRun,
 )
 from accounts.platforms.base import AuthExpired, FollowerPage, PlatformUnavailable, ProfileData, RateLimited
+from tests.factories import BrandFactory
 
 
 def profile(n: int, **changes) -> ProfileData:
@@ -193,3 +194,23 @@ def test_credentials_that_no_key_opens_are_an_error_not_plaintext(account, setti
     account.refresh_from_db()
     assert run.status == JobStatus.FAILED
     assert account.status == AccountStatus.AUTH_EXPIRED
+
+
+def test_the_daily_sync_starts_once_per_account_at_its_brands_hour(account, monkeypatch):
+    from accounts import connections
+
+    monkeypatch.setattr(connections, "send_jobs", lambda *args, **kwargs: None)
+    now = timezone.now()
+    account.brand.sync_hour = now.hour
+    account.brand.save()
+    other_hour = ConnectedAccount.objects.create(
+        brand=BrandFactory(sync_hour=(now.hour + 1) % 24), platform=Platform.DEMO, platform_user_id="d",
+        handle="other.demo",
+    )  # fmt: skip
+    first = connections.request_daily_syncs()
+    assert [run.account for run in first] == [account]
+    assert connections.request_daily_syncs() == first
+    SyncRun.objects.update(status=JobStatus.DONE)
+    ConnectedAccount.objects.filter(pk=account.pk).update(last_synced_at=now)
+    assert connections.request_daily_syncs() == []
+    assert not SyncRun.objects.filter(account=other_hour).exists()
