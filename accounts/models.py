@@ -270,7 +270,11 @@ class Follower(models.Model):
     Follow history lives in FollowEvent; the counters here summarise it so signals need no joins.
     """
 
-    account = models.ForeignKey(ConnectedAccount, on_delete=models.CASCADE, related_name="followers")
+    # The unique (account, platform_id) index serves every lookup by account; a second index on account alone
+    # would cost every write and, with a big account's stale statistics, lure the planner away from the unique one.
+    account = models.ForeignKey(
+        ConnectedAccount, on_delete=models.CASCADE, related_name="followers", db_index=False
+    )
     platform_id = models.CharField(max_length=255)
     handle = models.CharField(max_length=255)
     uri = models.CharField(max_length=500, blank=True)
@@ -320,7 +324,7 @@ class FollowEventKind(models.TextChoices):
 
 
 class FollowEvent(models.Model):
-    follower = models.ForeignKey(Follower, on_delete=models.CASCADE, related_name="events")
+    follower = models.ForeignKey(Follower, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(max_length=8, choices=FollowEventKind.choices)
     at = models.DateTimeField()
     sync_run = models.ForeignKey("SyncRun", on_delete=models.SET_NULL, null=True, related_name="+")
@@ -344,7 +348,9 @@ class InteractionKind(models.TextChoices):
 class Interaction(models.Model):
     """One engagement with the brand's account, attributed to the person who made it."""
 
-    account = models.ForeignKey(ConnectedAccount, on_delete=models.CASCADE, related_name="interactions")
+    account = models.ForeignKey(
+        ConnectedAccount, on_delete=models.CASCADE, related_name="interactions", db_index=False
+    )
     actor_platform_id = models.CharField(max_length=255)
     actor_handle = models.CharField(max_length=255)
     kind = models.CharField(max_length=8, choices=InteractionKind.choices)
@@ -454,8 +460,12 @@ class SeenFollower(models.Model):
 
     # No database-level foreign keys: a first sync writes a row here per follower, and checking a million
     # deferred constraints at commit doubles its cost. Rows live only while their pass runs.
-    sync_run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="+", db_constraint=False)
-    follower = models.ForeignKey(Follower, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    sync_run = models.ForeignKey(
+        SyncRun, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    follower = models.ForeignKey(
+        Follower, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
 
     class Meta:
         constraints = [
