@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -74,7 +76,9 @@ def connect_mastodon(request: AuthedRequest, brand: str) -> HttpResponse:
                 "brand": membership.brand.slug, "state": authorization.state,
                 "instance_url": authorization.instance_url, "verifier": authorization.code_verifier,
             }  # fmt: skip
-            return redirect(authorization.url)
+            host = urlsplit(authorization.instance_url).netloc
+            return render(request, "accounts/mastodon_continue.html",
+                          {"authorization_url": authorization.url, "host": host})  # fmt: skip
     for problem in form.errors.get("instance", []):
         messages.error(request, str(problem))
     return redirect("accounts:account_list", brand=brand)

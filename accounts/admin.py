@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from accounts.models import AuditEvent, Brand, Invitation, Membership, User
+from accounts.models import AuditEvent, Brand, ConnectedAccount, Invitation, Membership, User
 
 
 @admin.register(User)
@@ -35,6 +35,18 @@ class InvitationAdmin(admin.ModelAdmin):
     list_display = ["email", "brand", "role", "status", "created_at", "accepted_at", "revoked_at"]
     list_filter = ["status", "role"]
     list_select_related = ["brand"]
+
+
+@admin.register(ConnectedAccount)
+class ConnectedAccountAdmin(admin.ModelAdmin):
+    """Credentials stay out of the admin (their ciphertext is not editable), and so does where they are sent."""
+
+    list_display = ["handle", "platform", "brand", "status", "followers_count", "last_synced_at"]
+    list_filter = ["platform", "status"]
+    list_select_related = ["brand"]
+    search_fields = ["handle"]
+    readonly_fields = ["brand", "platform", "platform_user_id", "server_url", "profile_url", "connected_by",
+                       "connected_at", "last_synced_at"]  # fmt: skip
 
 
 @admin.register(AuditEvent)

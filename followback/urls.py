@@ -8,6 +8,7 @@ urlpatterns = [
     path("b/<slug:brand>/", views.brand_home, name="brand_home"),
     path("healthz", views.healthz, name="healthz"),
     path("", include("accounts.urls")),
+    path("", include("rules.urls")),
     path("account/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -25,7 +25,9 @@ from accounts.models import (
     SyncRun,
     User,
 )
+from rules.services import current_policy
 from tests.factories import MembershipFactory
+from tests.rules.test_policy_views import policy_form_data
 
 PERSONAS = ["anonymous", "outsider", "viewer", "reviewer", "approver", "admin"]
 ROLE_OF = {"viewer": Role.VIEWER, "reviewer": Role.REVIEWER, "approver": Role.APPROVER, "admin": Role.ADMIN}
@@ -114,6 +116,15 @@ TABLE: dict[str, Entry] = {
     "accounts:account_disconnect": brand_page(Role.ADMIN, ok=302, method="POST", kwargs=_account),
     "accounts:customer_list": brand_page(Role.ADMIN),
     "accounts:mastodon_callback": everyone(403, anonymous=302),
+    "rules:policy": brand_page(Role.VIEWER),
+    "rules:policy_preview": brand_page(Role.ADMIN, method="POST", data=policy_form_data()),
+    "rules:policy_history": brand_page(Role.VIEWER),
+    "rules:policy_revert": brand_page(
+        Role.ADMIN,
+        ok=302,
+        method="POST",
+        kwargs=lambda world: {"brand": world.brand.slug, "number": current_policy(world.brand).number},
+    ),
     "login": everyone(200),
     "logout": everyone(302, method="POST"),
     "password_change": everyone(200, anonymous=302),

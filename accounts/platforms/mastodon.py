@@ -76,6 +76,7 @@ _REL = re.compile(r"""(?:^|;)\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))""", re.IGNOR
 _DIGITS = re.compile(r"\d{1,12}", re.ASCII)
 _EPOCH = re.compile(r"\d{9,12}(?:\.\d{1,9})?", re.ASCII)
 _BLANK_LINES = re.compile(r"\n{3,}")
+_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|[0-9a-f:.]*:[0-9a-f:.]*", re.ASCII)
 
 
 def utcnow() -> datetime:
@@ -348,7 +349,7 @@ def normalize_instance_url(value: str) -> str:
         url = httpx.URL(candidate)
     except httpx.InvalidURL as error:
         raise ValueError("not a Mastodon instance URL") from error
-    if url.scheme not in ("http", "https") or not url.host:
+    if url.scheme not in ("http", "https") or not _HOST.fullmatch(url.raw_host.decode("ascii").lower()):
         raise ValueError("not a Mastodon instance URL")
     return f"{url.scheme}://{url.netloc.decode('ascii')}"
 
