@@ -8,11 +8,20 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import BigIntegerField, ExpressionWrapper, F
+from django.utils import timezone
 
-from accounts.models import Brand, ConnectedAccount, Follower, User
+from accounts.models import Brand, User
 from accounts.services import record
 from rules.models import PolicyVersion
-from rules.policy import FLAGS, SIGNALS, Decisions, PolicySettings, Rule, Verdict, decide, diff
+from rules.policy import PolicySettings, Verdict, diff
+from rules.population import (
+    FOLLOWER_FIELDS,
+    brand_context,
+    current_followers,
+    decide_followers,
+    follower_columns,
+    recent_engagement,
+)
 
 PREVIEW_SAMPLE_SIZE = 20_000
 PREVIEW_EXAMPLES = 5
@@ -20,7 +29,6 @@ PREVIEW_EXAMPLES = 5
 # over the whole table rather than the oldest rows. Small enough constants that the product fits in a bigint.
 SAMPLE_HASH_MODULUS = 2**31
 SAMPLE_HASH_MULTIPLIER = 1_103_515_245
-NOT_SCORED = "not scored yet: the preview has no trust signals"
 
 
 def current_policy(brand: Brand) -> PolicyVersion:
@@ -108,21 +116,6 @@ def revert_policy(brand: Brand, version: PolicyVersion, by: User) -> PolicyVersi
 
 
 @dataclass(frozen=True)
-class PreviewSample:
-    """The followers a preview decides: one entry per follower in each list."""
-
-    handles: list[str]
-    is_customer: np.ndarray
-
-
-@dataclass(frozen=True)
-class SampleDecisions:
-    decisions: Decisions
-    # False while the trust signals are not wired in: verdicts that only the score decides mean nothing yet.
-    scored: bool
-
-
-@dataclass(frozen=True)
 class PreviewRow:
     handle: str
     reason: str
@@ -134,7 +127,6 @@ class PolicyPreview:
 
     sampled: int
     is_everyone: bool  # the sample holds every follower: there are fewer than PREVIEW_SAMPLE_SIZE
-    scored: bool
     suggest: int
     held: int
     never: int
@@ -143,71 +135,41 @@ class PolicyPreview:
     never_examples: list[PreviewRow]
 
 
-def _preview_sample(brand: Brand) -> PreviewSample:
+def _preview_sample(brand: Brand) -> list[dict[str, object]]:
     spread = ExpressionWrapper(
         (F("id") % SAMPLE_HASH_MODULUS) * SAMPLE_HASH_MULTIPLIER % SAMPLE_HASH_MODULUS,
         output_field=BigIntegerField(),
     )
-    rows = list(
-        Follower.objects.following()
-        .filter(account__in=ConnectedAccount.objects.connected().filter(brand=brand))
+    return list(
+        current_followers(brand)
         .annotate(spread=spread)
         .order_by("spread", "id")
-        .values_list("handle", "is_customer")[:PREVIEW_SAMPLE_SIZE]
+        .values(*FOLLOWER_FIELDS)[:PREVIEW_SAMPLE_SIZE]
     )
-    return PreviewSample(
-        handles=[handle for handle, _ in rows],
-        is_customer=np.fromiter((customer for _, customer in rows), dtype=bool, count=len(rows)),
-    )
-
-
-def score_sample(followers: PreviewSample, settings: PolicySettings) -> SampleDecisions:
-    """Decide the preview sample under `settings`: the hook where the trust signals of rules/signals.py plug in.
-
-    They are not wired in yet, so this passes `decide` neutral signals: every signal 0 and no flag or churn,
-    except the customer signal, which is 1 for followers marked as customers (Follower.is_customer). The
-    never-follow and always-follow lists and the customer rule are therefore decided for real; bots, churn,
-    blocklist, impersonation, labels and the score are not, so the result says `scored=False` and the preview
-    shows the followers whom the score would decide as held and not scored. To wire the signals, compute them for
-    these followers here and return `scored=True`.
-    """
-    count = len(followers.handles)
-    values = {signal: np.zeros(count) for signal in SIGNALS}
-    values["customer"] = followers.is_customer.astype(float)
-    flags = {flag: np.zeros(count, dtype=bool) for flag in FLAGS}
-    decisions = decide(values, flags, np.zeros(count, dtype=np.int64), followers.handles, settings)
-    return SampleDecisions(decisions, scored=False)
 
 
 def preview_policy(brand: Brand, settings: PolicySettings) -> PolicyPreview:
     """Counts of suggested, held and never-suggested followers under `settings`, with a few examples of each.
 
-    Reads at most PREVIEW_SAMPLE_SIZE of the brand's current followers (of its connected accounts), always the same
-    ones for the same followers, and decides them with `score_sample`, which today applies only the follow lists
-    and the customer rule (see its docstring).
+    Reads at most PREVIEW_SAMPLE_SIZE of the brand's current followers (always the same ones, spread over the
+    whole table by a hash of their id), computes every trust signal for them and applies the draft.
     """
-    sample = _preview_sample(brand)
-    result = score_sample(sample, settings)
-    decisions = result.decisions
-    decided_by_score = np.isin(decisions.rule, [Rule.REACHES_THRESHOLD, Rule.BELOW_THRESHOLD])
-    verdicts = decisions.verdict
-    if not result.scored:
-        verdicts = np.where(decided_by_score, np.int8(Verdict.BELOW_THRESHOLD), verdicts)
+    now = timezone.now()
+    rows = _preview_sample(brand)
+    actors = {str(row["platform_id"]) for row in rows}
+    cols = follower_columns(rows, recent_engagement(brand, now, actors), now)
+    decisions, _ = decide_followers(cols, brand_context(brand, settings), settings)
 
     def examples(verdict: Verdict) -> list[PreviewRow]:
         return [
-            PreviewRow(
-                sample.handles[index],
-                NOT_SCORED if decided_by_score[index] and not result.scored else decisions.rule_text(index),
-            )
-            for index in np.flatnonzero(verdicts == verdict)[:PREVIEW_EXAMPLES]
+            PreviewRow(cols.handles[index], decisions.rule_text(index))
+            for index in np.flatnonzero(decisions.verdict == verdict)[:PREVIEW_EXAMPLES]
         ]
 
-    per_verdict = np.bincount(verdicts, minlength=len(Verdict))
+    per_verdict = np.bincount(decisions.verdict, minlength=len(Verdict))
     return PolicyPreview(
-        sampled=len(sample.handles),
-        is_everyone=len(sample.handles) < PREVIEW_SAMPLE_SIZE,
-        scored=result.scored,
+        sampled=len(rows),
+        is_everyone=len(rows) < PREVIEW_SAMPLE_SIZE,
         suggest=int(per_verdict[Verdict.SUGGEST]),
         held=int(per_verdict[Verdict.BELOW_THRESHOLD]),
         never=int(per_verdict[Verdict.NEVER]),

@@ -181,7 +181,7 @@ def test_saves_racing_each_other_get_one_number_each(brand, owner):
     assert AuditEvent.objects.filter(verb="policy.changed").count() == racers
 
 
-def test_the_preview_applies_the_follow_lists_and_the_customer_rule(brand):
+def test_the_preview_applies_the_follow_lists_the_customer_rule_and_the_score(brand):
     add_followers(
         brand, "fan.example", "loyal.example", "spam.example", "quiet.example", customers=("loyal.example",)
     )
@@ -189,7 +189,7 @@ def test_the_preview_applies_the_follow_lists_and_the_customer_rule(brand):
 
     preview = services.preview_policy(brand, settings)
 
-    assert (preview.sampled, preview.is_everyone, preview.scored) == (4, True, False)
+    assert (preview.sampled, preview.is_everyone) == (4, True)
     assert (preview.suggest, preview.held, preview.never) == (2, 1, 1)
     assert {(row.handle, row.reason) for row in preview.suggest_examples} == {
         ("fan.example", "always: on the always-follow list"),
@@ -198,14 +198,15 @@ def test_the_preview_applies_the_follow_lists_and_the_customer_rule(brand):
     assert [(row.handle, row.reason) for row in preview.never_examples] == [
         ("spam.example", "never: on the never-follow list")
     ]
-    assert [(row.handle, row.reason) for row in preview.held_examples] == [
-        ("quiet.example", services.NOT_SCORED)
-    ]
+    [held] = preview.held_examples
+    assert held.handle == "quiet.example"
+    assert held.reason.startswith("score ")
+    assert "below the threshold of 60" in held.reason
 
 
 def test_the_preview_holds_customers_when_they_are_not_always_surfaced(brand):
     add_followers(brand, "loyal.example", customers=("loyal.example",))
-    preview = services.preview_policy(brand, replace(DEFAULTS, always_surface_customers=False))
+    preview = services.preview_policy(brand, replace(DEFAULTS, always_surface_customers=False, suggest_threshold=100))
     assert (preview.suggest, preview.held, preview.never) == (0, 1, 0)
 
 
