@@ -18,7 +18,9 @@ COPY rules rules
 COPY templates templates
 COPY static static
 COPY docker docker
-RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput && mkdir -p var && chown followback var
+RUN SECRET_KEY=collectstatic-only \
+    FIELD_ENCRYPTION_KEYS="$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
+    python manage.py collectstatic --noinput && mkdir -p var && chown followback var
 USER followback
 EXPOSE 8000
 CMD ["docker/web"]
