@@ -46,3 +46,85 @@ class PolicyVersion(models.Model):
     @property
     def policy(self) -> PolicySettings:
         return PolicySettings.from_dict(self.settings)
+
+
+class SuggestionStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for review"
+    HELD = "held", "Held by a rule"
+    AWAITING_APPROVAL = "awaiting_approval", "Waiting for a second approver"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    EXPIRED = "expired", "Expired"
+
+
+# Suggestions the daily build may replace: nobody has acted on them yet.
+MACHINE_MADE = (SuggestionStatus.PENDING, SuggestionStatus.HELD)
+# A follower with a suggestion in one of these has a person's decision in flight or done: never suggest again.
+DECIDED_OR_DECIDING = (SuggestionStatus.AWAITING_APPROVAL, SuggestionStatus.APPROVED)
+
+
+class SuggestionQuerySet(models.QuerySet["Suggestion"]):
+    def for_brand(self, brand: Brand) -> Self:
+        return self.filter(brand=brand)
+
+    def pending(self) -> Self:
+        return self.filter(status=SuggestionStatus.PENDING)
+
+    def held(self) -> Self:
+        return self.filter(status=SuggestionStatus.HELD)
+
+
+class Suggestion(models.Model):
+    """A follower put before the team by the daily build (pending), or kept out of it by a hard rule (held).
+
+    It records the policy version that produced it, the score, the rule, the reasons and the signal values shown,
+    so later decisions can be read against exactly what people saw.
+    """
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey("accounts.ConnectedAccount", on_delete=models.CASCADE, related_name="+")
+    follower = models.ForeignKey("accounts.Follower", on_delete=models.CASCADE, related_name="suggestions")
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="suggestions")
+    status = models.CharField(max_length=20, choices=SuggestionStatus.choices)
+    score = models.PositiveSmallIntegerField()
+    rule = models.CharField(max_length=300, help_text="the rule that decided, in words")
+    reasons = models.JSONField(default=list, help_text="[{signal, text, polarity}] as shown to reviewers")
+    signals = models.JSONField(default=dict, help_text="signal values when suggested")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    objects = SuggestionQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["follower"],
+                condition=models.Q(status__in=["pending", "held", "awaiting_approval"]),
+                name="one_open_suggestion_per_follower",
+            ),
+            models.CheckConstraint(condition=models.Q(score__lte=100), name="suggestion_score_at_most_100"),
+        ]
+        indexes = [
+            models.Index(fields=["brand", "status", "-score", "id"], name="suggestion_queue_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()}: follower {self.follower_id} ({self.score})"
+
+
+class QueueBuild(models.Model):
+    """One run of the daily queue build for a brand, with what it produced."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="+")
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    built_at = models.DateTimeField(default=timezone.now)
+    considered = models.PositiveIntegerField(default=0)
+    suggested = models.PositiveIntegerField(default=0)
+    held = models.PositiveIntegerField(default=0)
+    expired = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["brand", "-built_at"], name="queue_build_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.brand} queue built {self.built_at:%Y-%m-%d %H:%M}"

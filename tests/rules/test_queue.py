@@ -1,0 +1,152 @@
+"""The daily queue build on the real database: suggestions, held followers, versions, expiry, bulk writes."""
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.models import AuditEvent, ConnectedAccount, Follower, Platform
+from rules import queue, services
+from rules.models import QueueBuild, Suggestion, SuggestionStatus
+from rules.policy import PolicySettings
+
+
+@pytest.fixture
+def account(brand) -> ConnectedAccount:
+    return ConnectedAccount.objects.create(brand=brand, platform=Platform.DEMO, platform_user_id="acme-demo",
+                                           handle="acme.demo")  # fmt: skip
+
+
+def follower(account, handle: str, **fields) -> Follower:
+    now = timezone.now()
+    profile = {"display_name": handle.title(), "bio": "Coffee lover and runner", "avatar_is_default": False,
+               "created_at": now - timedelta(days=900), "followers_count": 300, "following_count": 250,
+               "posts_count": 1200, "last_post_at": now - timedelta(days=2)}  # fmt: skip
+    return Follower.objects.create(
+        account=account, platform_id=handle, handle=handle, **{**profile, **fields}
+    )
+
+
+def set_policy(brand, owner, **changes) -> None:
+    services.save_policy(brand, replace(PolicySettings(), **changes), by=owner)
+
+
+def statuses(brand) -> dict[str, str]:
+    return dict(Suggestion.objects.filter(brand=brand).values_list("follower__handle", "status"))
+
+
+def test_suggested_and_held_followers_are_recorded_with_their_rule_and_policy_version(brand, owner, account):
+    follower(account, "loyal", is_customer=True)
+    follower(account, "spammer")
+    follower(account, "quiet")
+    set_policy(brand, owner, never_follow=("spammer",))
+    build = queue.build_daily_queue(brand)
+    version = services.current_policy(brand)
+    assert statuses(brand) == {"loyal": "pending", "spammer": "held"}
+    held = Suggestion.objects.get(follower__handle="spammer")
+    assert held.rule == "never: on the never-follow list"
+    pending = Suggestion.objects.get(follower__handle="loyal")
+    assert pending.policy_version == version
+    assert pending.rule == "always: verified customer"
+    assert {"signal": "customer", "text": "on your customer list", "polarity": "suggest"} in pending.reasons
+    assert set(pending.signals) == {"bot", "churn", "engagement", "customer", "harmful", "activity"}
+    assert (build.considered, build.suggested, build.held) == (3, 1, 1)
+    assert AuditEvent.objects.filter(brand=brand, verb="queue.built").count() == 1
+
+
+def test_hard_rules_beat_a_high_score(brand, owner, account):
+    follower(account, "acme_official", is_customer=True)
+    queue.build_daily_queue(brand)
+    assert Suggestion.objects.get(follower__handle="acme_official").status == SuggestionStatus.HELD
+
+
+def test_the_queue_holds_at_most_its_size_best_scores_first(brand, owner, account):
+    for n in range(6):
+        follower(account, f"fan{n}", is_customer=True, posts_count=100 * (n + 1))
+    set_policy(brand, owner, queue_size=3)
+    queue.build_daily_queue(brand)
+    pending = list(
+        Suggestion.objects.pending().order_by("-score", "-follower_id").values_list("score", flat=True)
+    )
+    assert len(pending) == 3
+    scores = sorted(Suggestion.objects.pending().values_list("score", flat=True), reverse=True)
+    assert pending == scores
+
+
+def test_approved_followers_are_never_suggested_again(brand, owner, account):
+    approved = follower(account, "approved", is_customer=True)
+    Suggestion.objects.create(brand=brand, account=account, follower=approved, status=SuggestionStatus.APPROVED,
+                              policy_version=services.current_policy(brand), score=90, rule="",
+                              expires_at=timezone.now())  # fmt: skip
+    queue.build_daily_queue(brand)
+    assert statuses(brand) == {"approved": "approved"}
+
+
+def test_a_rejection_holds_under_its_policy_version_only(brand, owner, account):
+    rejected = follower(account, "rejected", is_customer=True)
+    Suggestion.objects.create(brand=brand, account=account, follower=rejected, status=SuggestionStatus.REJECTED,
+                              policy_version=services.current_policy(brand), score=90, rule="",
+                              expires_at=timezone.now())  # fmt: skip
+    queue.build_daily_queue(brand)
+    assert not Suggestion.objects.pending().exists()
+    set_policy(brand, owner, suggest_threshold=55)
+    queue.build_daily_queue(brand)
+    assert Suggestion.objects.pending().get().follower == rejected
+
+
+def test_rebuilding_keeps_a_pending_suggestions_first_day_and_expires_it_after_its_time(
+    brand, owner, account
+):
+    follower(account, "loyal", is_customer=True)
+    set_policy(brand, owner, suggestion_ttl_days=2)
+    first = timezone.now()
+    queue.build_daily_queue(brand, now=first)
+    queue.build_daily_queue(brand, now=first + timedelta(days=1))
+    pending = Suggestion.objects.pending().get()
+    assert pending.created_at == first
+    build = queue.build_daily_queue(brand, now=first + timedelta(days=3))
+    assert (build.suggested, build.expired) == (0, 1)
+    assert statuses(brand) == {"loyal": "expired"}
+    queue.build_daily_queue(brand, now=first + timedelta(days=4))
+    assert statuses(brand) == {"loyal": "expired"}
+
+
+def test_the_build_writes_in_bulk_whatever_the_number_of_followers(brand, owner, account):
+    set_policy(brand, owner, never_follow=tuple(f"held{n}" for n in range(40)))
+    Follower.objects.bulk_create(
+        [Follower(account=account, platform_id=f"h{n}", handle=f"held{n}") for n in range(40)]
+        + [
+            Follower(account=account, platform_id=f"c{n}", handle=f"customer{n}", is_customer=True)
+            for n in range(40)
+        ]
+    )
+    with CaptureQueriesContext(connection) as queries:
+        build = queue.build_daily_queue(brand)
+    assert (build.suggested, build.held) == (40, 40)
+    assert len(queries) < 30
+
+
+def test_brands_are_due_once_a_day_after_their_queue_hour(brand, owner, account):
+    now = timezone.now().replace(hour=12, minute=0)
+    set_policy(brand, owner, queue_hour=11)
+    assert brand in queue.brands_due_for_queue(now)
+    QueueBuild.objects.create(brand=brand, policy_version=services.current_policy(brand), built_at=now)
+    assert brand not in queue.brands_due_for_queue(now + timedelta(hours=1))
+    set_policy(brand, owner, queue_hour=13)
+    assert brand not in queue.brands_due_for_queue(now + timedelta(days=1))
+
+
+def test_the_preview_agrees_with_what_saving_and_building_produce(brand, owner, account):
+    for handle in ("loyal", "fan", "acme_support", "spam4u", "quiet"):
+        follower(account, handle, is_customer=handle in ("loyal", "fan"))
+    draft = replace(PolicySettings(), never_follow=("spam4u",), suggest_threshold=55)
+    preview = services.preview_policy(brand, draft)
+    services.save_policy(brand, draft, by=owner)
+    build = queue.build_daily_queue(brand)
+    assert (preview.suggest, preview.never) == (build.suggested, build.held)
+    assert {row.handle for row in preview.never_examples} == set(
+        Suggestion.objects.held().values_list("follower__handle", flat=True)
+    )
