@@ -206,7 +206,9 @@ def test_the_preview_applies_the_follow_lists_the_customer_rule_and_the_score(br
 
 def test_the_preview_holds_customers_when_they_are_not_always_surfaced(brand):
     add_followers(brand, "loyal.example", customers=("loyal.example",))
-    preview = services.preview_policy(brand, replace(DEFAULTS, always_surface_customers=False, suggest_threshold=100))
+    preview = services.preview_policy(
+        brand, replace(DEFAULTS, always_surface_customers=False, suggest_threshold=100)
+    )
     assert (preview.suggest, preview.held, preview.never) == (0, 1, 0)
 
 
