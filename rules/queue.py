@@ -99,6 +99,13 @@ class _Chunk:
 
 def build_daily_queue(brand: Brand, now: datetime | None = None) -> QueueBuild:
     now = now or timezone.now()
+    with transaction.atomic():
+        # One build per brand at a time; NO KEY keeps rows that reference the brand (audit events) writable.
+        Brand.objects.select_for_update(no_key=True).get(pk=brand.pk)
+        return _build(brand, now)
+
+
+def _build(brand: Brand, now: datetime) -> QueueBuild:
     version = current_policy(brand)
     settings = version.policy
     context = brand_context(brand, settings)
@@ -109,42 +116,39 @@ def build_daily_queue(brand: Brand, now: datetime | None = None) -> QueueBuild:
     )
     build = QueueBuild(brand=brand, policy_version=version, built_at=now)
     best: list[Candidate] = []
-    with transaction.atomic():
-        Suggestion.objects.for_brand(brand).filter(status__in=MACHINE_MADE).delete()
-        for rows in _follower_chunks(brand):
-            decisions, results = decide_followers(follower_columns(rows, engagement, now), context, settings)
-            chunk = _Chunk(rows, decisions, results, brand, version, first_suggested, now,
-                           timedelta(days=settings.suggestion_ttl_days))  # fmt: skip
-            allowed = np.array([chunk.follower_id(i) not in excluded for i in range(len(rows))], dtype=bool)
-            build.considered += len(rows)
-            held = np.flatnonzero(allowed & (decisions.verdict == Verdict.NEVER))
-            Suggestion.objects.bulk_create(
-                [chunk.suggestion(int(index), SuggestionStatus.HELD) for index in held], batch_size=5000
-            )
-            build.held += len(held)
-            suggested = np.flatnonzero(allowed & (decisions.verdict == Verdict.SUGGEST))
-            for index in suggested[np.argsort(-decisions.score[suggested], kind="stable")][
-                : settings.queue_size
-            ]:
-                candidate = chunk.suggestion(int(index), SuggestionStatus.PENDING)
-                candidate.reasons = [asdict(reason) for reason in explain(results, int(index))]
-                entry = (float(decisions.score[index]), -chunk.follower_id(int(index)), candidate)
-                if len(best) < settings.queue_size:
-                    heapq.heappush(best, entry)
-                elif entry[:2] > best[0][:2]:
-                    heapq.heapreplace(best, entry)
-        chosen = [candidate for _, _, candidate in best]
-        for candidate in chosen:
-            if candidate.expires_at <= now:
-                candidate.status = SuggestionStatus.EXPIRED
-        Suggestion.objects.bulk_create(chosen, batch_size=5000)
-        build.expired = sum(1 for candidate in chosen if candidate.status == SuggestionStatus.EXPIRED)
-        build.suggested = len(chosen) - build.expired
-        build.save()
-        record(brand, "queue.built",
-               f"Daily queue built under policy version {version.number}: {build.suggested:,} suggested, "
-               f"{build.held:,} held by rules", actor=None, target=build,
-               suggested=build.suggested, held=build.held, expired=build.expired)  # fmt: skip
+    Suggestion.objects.for_brand(brand).filter(status__in=MACHINE_MADE).delete()
+    for rows in _follower_chunks(brand):
+        decisions, results = decide_followers(follower_columns(rows, engagement, now), context, settings)
+        chunk = _Chunk(rows, decisions, results, brand, version, first_suggested, now,
+                       timedelta(days=settings.suggestion_ttl_days))  # fmt: skip
+        allowed = np.array([chunk.follower_id(i) not in excluded for i in range(len(rows))], dtype=bool)
+        build.considered += len(rows)
+        held = np.flatnonzero(allowed & (decisions.verdict == Verdict.NEVER))
+        Suggestion.objects.bulk_create(
+            [chunk.suggestion(int(index), SuggestionStatus.HELD) for index in held], batch_size=5000
+        )
+        build.held += len(held)
+        suggested = np.flatnonzero(allowed & (decisions.verdict == Verdict.SUGGEST))
+        for index in suggested[np.argsort(-decisions.score[suggested], kind="stable")][: settings.queue_size]:
+            candidate = chunk.suggestion(int(index), SuggestionStatus.PENDING)
+            candidate.reasons = [asdict(reason) for reason in explain(results, int(index))]
+            entry = (float(decisions.score[index]), -chunk.follower_id(int(index)), candidate)
+            if len(best) < settings.queue_size:
+                heapq.heappush(best, entry)
+            elif entry[:2] > best[0][:2]:
+                heapq.heapreplace(best, entry)
+    chosen = [candidate for _, _, candidate in best]
+    for candidate in chosen:
+        if candidate.expires_at <= now:
+            candidate.status = SuggestionStatus.EXPIRED
+    Suggestion.objects.bulk_create(chosen, batch_size=5000)
+    build.expired = sum(1 for candidate in chosen if candidate.status == SuggestionStatus.EXPIRED)
+    build.suggested = len(chosen) - build.expired
+    build.save()
+    record(brand, "queue.built",
+           f"Daily queue built under policy version {version.number}: {build.suggested:,} suggested, "
+           f"{build.held:,} held by rules", actor=None, target=build,
+           suggested=build.suggested, held=build.held, expired=build.expired)  # fmt: skip
     return build
 
 
