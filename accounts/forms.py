@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import password_validation
 
+from accounts.connections import DEMO_SIZES
 from accounts.models import Role, User
 
 
@@ -56,7 +57,7 @@ class JoinForm(forms.Form):
 class DemoConnectForm(forms.Form):
     size = forms.TypedChoiceField(
         label="Followers to simulate", coerce=int, initial=10_000,
-        choices=[(n, f"{n:,}") for n in (100, 1_000, 10_000, 50_000, 200_000, 1_000_000)],
+        choices=[(n, f"{n:,}") for n in DEMO_SIZES],
     )  # fmt: skip
 
 

@@ -273,17 +273,17 @@ def apply_profiles(account: ConnectedAccount, profiles: Sequence[ProfileData]) -
     if not profiles:
         return 0
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    assignments = ", ".join(f"{name} = s.{name}" for name in PROFILE_COLUMNS if name not in ("platform_id",))
-    if _vendor() == "postgresql":
-        assignments = assignments.replace("labels = s.labels", "labels = s.labels::jsonb")
+    labels = "s.labels::jsonb" if _vendor() == "postgresql" else "s.labels"
+    assignments = ", ".join(f"{name} = s.{name}" for name in _STORED).replace("s.labels", labels)
     with transaction.atomic(), connection.cursor() as cursor:
         _stage(cursor, profiles)
+        _look_up_staged_followers(cursor, account.pk)
         cursor.execute(
             f"""
             UPDATE accounts_follower SET {assignments}, profile_refreshed_at = %s
-            FROM fb_stage s WHERE accounts_follower.account_id = %s AND accounts_follower.platform_id = s.platform_id
+            FROM fb_stage s WHERE accounts_follower.id = s.follower_id
             """,
-            [now, account.pk],
+            [now],
         )
         return cursor.rowcount
 

@@ -214,3 +214,21 @@ def test_the_daily_sync_starts_once_per_account_at_its_brands_hour(account, monk
     ConnectedAccount.objects.filter(pk=account.pk).update(last_synced_at=now)
     assert connections.request_daily_syncs() == []
     assert not SyncRun.objects.filter(account=other_hour).exists()
+
+
+def test_a_profiles_pass_fills_in_what_follower_pages_lacked(account, use_connector):
+    run = SyncRun.objects.create(account=account)
+    sync.apply_follower_page(
+        run, FollowerPage([profile(1), profile(2), profile(3)], None), full_profiles=False
+    )
+    assert not Follower.objects.filter(profile_refreshed_at__isnull=False).exists()
+    connector = ScriptedConnector([])
+    connector.get_profiles = lambda ids: [profile(int(i[2:]), posts_count=77) for i in ids if i != "id3"]
+    use_connector(connector)
+    profiles_run = SyncRun.objects.create(account=account, kind=SyncKind.PROFILES)
+    sync.execute_sync(claim_job(SyncRun, profiles_run.pk))
+    refreshed = dict(Follower.objects.values_list("platform_id", "posts_count"))
+    assert refreshed == {"id1": 77, "id2": 77, "id3": 0}
+    assert Follower.objects.filter(profile_refreshed_at__isnull=False).count() == 2
+    profiles_run.refresh_from_db()
+    assert (profiles_run.status, profiles_run.seen) == (JobStatus.DONE, 3)
