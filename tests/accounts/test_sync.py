@@ -39,6 +39,7 @@ class ScriptedConnector:
         self.fail_at = fail_at
         self.error = error or PlatformUnavailable("connection reset")
         self.rate_limit = None
+        self.profiles: dict[str, ProfileData] = {}
 
     def iter_follower_pages(self, cursor: str | None) -> Iterator[FollowerPage]:
         for number in range(int(cursor or 0), len(self.pages)):
@@ -46,6 +47,9 @@ class ScriptedConnector:
                 raise self.error
             last = number == len(self.pages) - 1
             yield FollowerPage(self.pages[number], None if last else str(number + 1))
+
+    def get_profiles(self, ids: list[str]) -> list[ProfileData]:
+        return [self.profiles[platform_id] for platform_id in ids if platform_id in self.profiles]
 
 
 @pytest.fixture
@@ -223,7 +227,7 @@ def test_a_profiles_pass_fills_in_what_follower_pages_lacked(account, use_connec
     )
     assert not Follower.objects.filter(profile_refreshed_at__isnull=False).exists()
     connector = ScriptedConnector([])
-    connector.get_profiles = lambda ids: [profile(int(i[2:]), posts_count=77) for i in ids if i != "id3"]
+    connector.profiles = {f"id{n}": profile(n, posts_count=77) for n in (1, 2)}
     use_connector(connector)
     profiles_run = SyncRun.objects.create(account=account, kind=SyncKind.PROFILES)
     sync.execute_sync(claim_job(SyncRun, profiles_run.pk))
