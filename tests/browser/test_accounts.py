@@ -13,6 +13,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from accounts.models import Brand, ConnectedAccount, Follower, Platform, User
 from tests.browser.conftest import screenshot, sign_in
+from tests.fakes.bluesky import FakeBluesky
 from tests.fakes.mastodon import FakeMastodon
 
 pytestmark = pytest.mark.browser
@@ -135,3 +136,39 @@ def test_the_customer_upload_reports_each_bad_row_by_line_number(
     )
     expect(page.locator("hgroup")).to_contain_text("2 customers on file.")
     screenshot(page, "customers-report")
+
+
+BLUESKY_APP_PASSWORD = "wxyz-2345-abcd-6789"
+
+
+@pytest.fixture
+def bluesky(settings: Any) -> Iterator[FakeBluesky]:
+    with FakeBluesky(follower_count=120, app_password=BLUESKY_APP_PASSWORD) as fake:
+        settings.BLUESKY_SERVICE_URL = fake.url
+        settings.BLUESKY_PLC_URL = fake.url
+        yield fake
+
+
+def test_an_admin_connects_a_bluesky_account_after_a_wrong_app_password_and_watches_it_sync(
+    page: Page, live_server: LiveServer, browser_problems: Any, brand: Brand, owner: User,
+    start_worker: StartWorker, bluesky: FakeBluesky,
+) -> None:  # fmt: skip
+    browser_problems.allow(r"status of 422")
+    start_worker()
+    open_accounts_page(page, live_server, owner)
+    page.get_by_role("button", name="Connect Bluesky").click()
+    page.get_by_label("Handle").fill("brand.test")
+    page.get_by_label("App password").fill("not-the-password")
+    page.get_by_role("button", name="Connect").click()
+    expect(page.locator(".form-error")).to_contain_text("Bluesky did not accept these details")
+    screenshot(page, "connect-bluesky-refused")
+    assert not ConnectedAccount.objects.filter(brand=brand).exists()
+
+    page.get_by_label("App password").fill(BLUESKY_APP_PASSWORD)
+    page.get_by_role("button", name="Connect").click()
+    expect(page.locator("hgroup")).to_contain_text("Bluesky · brand.test")
+    wait_for_every_sync_to_finish(page)
+    expect(run_row(page, "Followers").locator("td").nth(4)).to_have_text("120")
+    screenshot(page, "account-detail-bluesky-synced")
+    account = ConnectedAccount.objects.get(brand=brand, platform=Platform.BLUESKY)
+    assert Follower.objects.filter(account=account).count() == 120
