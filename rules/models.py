@@ -50,6 +50,7 @@ class PolicyVersion(models.Model):
 
 class SuggestionStatus(models.TextChoices):
     PENDING = "pending", "Waiting for review"
+    LATER = "later", "Left for later"
     HELD = "held", "Held by a rule"
     AWAITING_APPROVAL = "awaiting_approval", "Waiting for a second approver"
     APPROVED = "approved", "Approved"
@@ -57,8 +58,8 @@ class SuggestionStatus(models.TextChoices):
     EXPIRED = "expired", "Expired"
 
 
-# Suggestions the daily build may replace: nobody has acted on them yet.
-MACHINE_MADE = (SuggestionStatus.PENDING, SuggestionStatus.HELD)
+# Suggestions the daily build may replace: nobody has decided them yet ("later" comes back as pending).
+MACHINE_MADE = (SuggestionStatus.PENDING, SuggestionStatus.LATER, SuggestionStatus.HELD)
 # A follower with a suggestion in one of these has a person's decision in flight or done: never suggest again.
 DECIDED_OR_DECIDING = (SuggestionStatus.AWAITING_APPROVAL, SuggestionStatus.APPROVED)
 
@@ -92,6 +93,12 @@ class Suggestion(models.Model):
     signals = models.JSONField(default=dict, help_text="signal values when suggested")
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
+    proposed_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="the reviewer whose approval waits for a second approver",
+    )  # fmt: skip
+    decided_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
 
     objects = SuggestionQuerySet.as_manager()
 
@@ -99,13 +106,14 @@ class Suggestion(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["follower"],
-                condition=models.Q(status__in=["pending", "held", "awaiting_approval"]),
+                condition=models.Q(status__in=["pending", "later", "held", "awaiting_approval"]),
                 name="one_open_suggestion_per_follower",
             ),
             models.CheckConstraint(condition=models.Q(score__lte=100), name="suggestion_score_at_most_100"),
         ]
         indexes = [
             models.Index(fields=["brand", "status", "-score", "id"], name="suggestion_queue_order"),
+            models.Index(fields=["brand", "-decided_at"], name="suggestion_recently_decided"),
         ]
 
     def __str__(self) -> str:

@@ -112,7 +112,9 @@ def _build(brand: Brand, now: datetime) -> QueueBuild:
     engagement = recent_engagement(brand, now)
     excluded = _not_to_suggest(brand, version)
     first_suggested = dict(
-        Suggestion.objects.for_brand(brand).pending().values_list("follower_id", "created_at")
+        Suggestion.objects.for_brand(brand)
+        .filter(status__in=[SuggestionStatus.PENDING, SuggestionStatus.LATER])
+        .values_list("follower_id", "created_at")
     )
     build = QueueBuild(brand=brand, policy_version=version, built_at=now)
     best: list[Candidate] = []
