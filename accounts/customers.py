@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.db.models.functions import Lower
 
+from accounts.db import refresh_planner_statistics
 from accounts.models import Brand, Customer, Follower, User
 from accounts.services import record
 
@@ -138,6 +139,7 @@ def import_customers(brand: Brand, data: bytes, *, by: User) -> ImportReport:
 
 def match_customers(brand: Brand) -> int:
     """Flag every follower of the brand whose handle is on the customer list; returns how many are customers."""
+    refresh_planner_statistics(Customer, Follower)
     on_list = Customer.objects.filter(brand=brand, handle=Lower(OuterRef("handle")))
     Follower.objects.filter(account__brand=brand, is_customer=False).filter(Exists(on_list)).update(
         is_customer=True

@@ -254,9 +254,27 @@ class ConnectedAccount(models.Model):
         return f"<ConnectedAccount {self.pk} {self.platform} {self.handle}>"
 
 
+# A fixed pseudo-random order of followers (a multiplicative hash of the id, small enough to stay in a bigint):
+# the first N of an account's followers in this order are an even sample of all of them, read from an index.
+SAMPLE_HASH_MODULUS = 2**31
+SAMPLE_HASH_MULTIPLIER = 1_103_515_245
+
+
+def sample_order() -> models.Expression:
+    return models.ExpressionWrapper(
+        (models.F("id") % SAMPLE_HASH_MODULUS) * SAMPLE_HASH_MULTIPLIER % SAMPLE_HASH_MODULUS,
+        output_field=models.BigIntegerField(),
+    )
+
+
 class FollowerQuerySet(models.QuerySet["Follower"]):
     def following(self) -> Self:
         return self.filter(is_following=True)
+
+    def in_sample_order(self) -> Self:
+        """Ordered by `sample_order()` (annotated as `sample_rank`); for one account's current followers the
+        `follower_sample` index answers the first N without reading the rest."""
+        return self.annotate(sample_rank=sample_order()).order_by("sample_rank", "id")
 
     def needing_profile(self, stale_before: Any) -> Self:
         return self.filter(
@@ -312,7 +330,13 @@ class Follower(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["account", "platform_id"], name="one_follower_row_per_account"),
         ]
-        indexes = [models.Index(fields=["account", "handle"], name="follower_account_handle")]
+        indexes = [
+            models.Index(fields=["account", "handle"], name="follower_account_handle"),
+            models.Index(
+                models.F("account"), sample_order(), models.F("id"),
+                condition=models.Q(is_following=True), name="follower_sample",
+            ),
+        ]  # fmt: skip
 
     def __str__(self) -> str:
         return self.handle

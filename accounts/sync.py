@@ -23,6 +23,7 @@ from django.utils import timezone
 from accounts.connections import connector_for, mark_auth_expired, request_sync
 from accounts.crypto import CredentialsUnreadable
 from accounts.customers import match_customers
+from accounts.db import refresh_planner_statistics
 from accounts.jobs import JobStatus, defer_job, fail_job, finish_job
 from accounts.models import (
     AccountStatus,
@@ -380,6 +381,8 @@ def sync_interaction_pages(run: SyncRun, connector: Any) -> None:
     since = datetime.fromisoformat(since_text) if since_text else started - timedelta(days=90)
     run.created = store_interactions(account, connector.iter_interactions(since))
     run.save(update_fields=["created"])
+    if run.created:
+        refresh_planner_statistics(Interaction)
     account.settings["interactions_synced_at"] = started.isoformat()
     account.save(update_fields=["settings"])
 

@@ -1,100 +1,214 @@
 """Building a brand's daily review queue: every current follower scored under the current policy.
 
-The best-scoring followers the policy suggests become pending suggestions (at most the policy's queue size),
-and followers a hard rule keeps out are recorded as held with that rule, never silently dropped. Suggestions
-nobody has acted on yet are rebuilt each day; a pending suggestion keeps its first day, and expires once it has
-waited longer than the policy allows.
+The queue keeps what people have not decided yet. Each build refreshes the open suggestions (pending, or left for
+later) with today's score and reasons, withdraws those the policy no longer suggests, expires those that waited
+longer than the policy allows, and fills the queue up to its size with the best-scoring new followers. Followers a
+hard rule keeps out are recorded as held with that rule, never silently dropped; a held row is rewritten only when
+its rule, score or policy version changes.
+
+Followers are streamed in batches of columns (``rules.population.follower_batch``), so memory stays flat; held
+rows are written with COPY on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import heapq
+import json
+from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Brand
 from accounts.services import record
-from rules.models import (
-    DECIDED_OR_DECIDING,
-    MACHINE_MADE,
-    PolicyVersion,
-    QueueBuild,
-    Suggestion,
-    SuggestionStatus,
-)
+from rules.models import DECIDED_OR_DECIDING, PolicyVersion, QueueBuild, Suggestion, SuggestionStatus
 from rules.policy import Decisions, Verdict
 from rules.population import (
-    FOLLOWER_FIELDS,
     POLICY_SIGNAL_OF,
+    Engagement,
+    FollowerBatch,
     brand_context,
     current_followers,
     decide_followers,
-    follower_columns,
+    follower_batch,
+    follower_rows,
     recent_engagement,
 )
 from rules.services import current_policy
-from rules.signals import SignalResult, explain
+from rules.signals import BrandContext, Ints, SignalResult, explain
 
 CHUNK = 50_000
-
-Candidate = tuple[
-    float, int, Suggestion
-]  # (score, -follower id, the unsaved suggestion): a min-heap keeps the best
-
-
-def _follower_chunks(brand: Brand) -> Iterator[list[dict[str, object]]]:
-    after = 0
-    followers = current_followers(brand).order_by("id").values(*FOLLOWER_FIELDS)
-    while chunk := list(followers.filter(id__gt=after)[:CHUNK]):
-        yield chunk
-        after = int(chunk[-1]["id"])
+OPEN = (SuggestionStatus.PENDING, SuggestionStatus.LATER)
+HELD_COLUMNS = (
+    "brand_id", "account_id", "follower_id", "policy_version_id", "status", "score", "rule", "reasons", "signals",
+    "created_at", "expires_at",
+)  # fmt: skip
 
 
-def _not_to_suggest(brand: Brand, version: PolicyVersion) -> set[int]:
+def _follower_batches(
+    brand: Brand, engagement: dict[tuple[int, str], Engagement], now: datetime
+) -> Iterator[FollowerBatch]:
+    """The brand's current followers in batches, streamed from one query (a server-side cursor on PostgreSQL)."""
+    rows = follower_rows(current_followers(brand), now).iterator(chunk_size=CHUNK)
+    while chunk := list(islice(rows, CHUNK)):
+        yield follower_batch(chunk, engagement)
+
+
+def _not_to_suggest(brand: Brand, version: PolicyVersion) -> Ints:
     """Followers with a decision in flight or done, or rejected (or left to expire) under this policy version."""
-    return set(
+    return np.array(
         Suggestion.objects.for_brand(brand)
         .filter(
             Q(status__in=DECIDED_OR_DECIDING)
             | Q(status__in=[SuggestionStatus.REJECTED, SuggestionStatus.EXPIRED], policy_version=version)
         )
-        .values_list("follower_id", flat=True)
+        .values_list("follower_id", flat=True),
+        dtype=np.int64,
     )
 
 
 @dataclass
-class _Chunk:
-    """One chunk of followers with their signals and verdicts, able to make suggestions for any of its rows."""
+class _Scored:
+    """One batch of followers with their signals and verdicts."""
 
-    rows: list[dict[str, object]]
+    batch: FollowerBatch
     decisions: Decisions
     results: dict[str, SignalResult]
+
+    def signals(self, index: int) -> dict[str, float]:
+        return {
+            name: round(float(self.results[signal].values[index]), 3)
+            for name, signal in POLICY_SIGNAL_OF.items()
+        }
+
+    def reasons(self, index: int) -> list[dict[str, str]]:
+        return [asdict(reason) for reason in explain(self.results, index)]
+
+    def refresh(self, suggestion: Suggestion, index: int, version: PolicyVersion) -> None:
+        suggestion.policy_version = version
+        suggestion.status = (
+            SuggestionStatus.PENDING if suggestion.status == SuggestionStatus.LATER else suggestion.status
+        )
+        suggestion.score = int(self.decisions.score[index])
+        suggestion.rule = self.decisions.rule_text(index)[:300]
+        suggestion.signals = self.signals(index)
+        suggestion.reasons = self.reasons(index)
+
+
+@dataclass
+class _Build:
     brand: Brand
     version: PolicyVersion
-    first_suggested: dict[int, datetime]
+    context: BrandContext
     now: datetime
     ttl: timedelta
+    queue_size: int
+    excluded: Ints
+    open: dict[int, Suggestion]
+    held_before: dict[
+        int, tuple[int, str, int, int]
+    ]  # follower id → (suggestion id, rule, score, version id)
+    record: QueueBuild
+    refreshed: list[Suggestion] = field(default_factory=list)
+    best: list[tuple[float, int, Suggestion]] = field(default_factory=list)  # a min-heap of the best new ones
 
-    def follower_id(self, index: int) -> int:
-        return int(self.rows[index]["id"])  # type: ignore[call-overload]
+    def add(self, scored: _Scored) -> None:
+        batch, decisions = scored.batch, scored.decisions
+        self.record.considered += len(batch)
+        is_open = np.isin(batch.ids, np.fromiter(self.open, dtype=np.int64, count=len(self.open)))
+        allowed = ~np.isin(batch.ids, self.excluded)
+        withdrawn: dict[str, list[int]] = defaultdict(list)
+        for index in np.flatnonzero(is_open):
+            suggestion = self.open.pop(int(batch.ids[index]))
+            if decisions.verdict[index] == Verdict.SUGGEST:
+                scored.refresh(suggestion, int(index), self.version)
+                self.refreshed.append(suggestion)
+            else:
+                withdrawn[decisions.rule_text(int(index))[:300]].append(suggestion.pk)
+        self.withdraw(withdrawn)
+        held = np.flatnonzero(allowed & (decisions.verdict == Verdict.NEVER))
+        self._hold(scored, held)
+        new = np.flatnonzero(allowed & ~is_open & (decisions.verdict == Verdict.SUGGEST))
+        for index in new[np.argsort(-decisions.score[new], kind="stable")][: self.queue_size]:
+            key = (float(decisions.score[index]), -int(batch.ids[index]))
+            if len(self.best) < self.queue_size or key > self.best[0][:2]:
+                entry = (*key, self._new_suggestion(scored, int(index)))
+                if len(self.best) < self.queue_size:
+                    heapq.heappush(self.best, entry)
+                else:
+                    heapq.heapreplace(self.best, entry)
 
-    def suggestion(self, index: int, status: SuggestionStatus) -> Suggestion:
-        created = self.first_suggested.get(self.follower_id(index), self.now)
-        return Suggestion(
-            brand=self.brand, account_id=int(self.rows[index]["account_id"]),  # type: ignore[call-overload]
-            follower_id=self.follower_id(index),
-            policy_version=self.version, status=status, score=int(self.decisions.score[index]),
-            rule=self.decisions.rule_text(index)[:300],
-            signals={name: round(float(self.results[signal].values[index]), 3)
-                     for name, signal in POLICY_SIGNAL_OF.items()},
-            created_at=created, expires_at=created + self.ttl,
+    def _hold(self, scored: _Scored, held: Ints) -> None:
+        """Record these followers as held; a follower held yesterday by the same rule, score and policy version
+        keeps its row, so a quiet day writes next to nothing."""
+        stale, rows = [], []
+        for index in held:
+            follower_id = int(scored.batch.ids[index])
+            rule, score = scored.decisions.rule_text(int(index))[:300], int(scored.decisions.score[index])
+            before = self.held_before.pop(follower_id, None)
+            if before is not None and before[1:] == (rule, score, self.version.pk):
+                continue
+            if before is not None:
+                stale.append(before[0])
+            rows.append(self._held_row(scored, int(index)))
+        _delete_suggestions(stale)
+        _insert_held(rows)
+        self.record.held += len(held)
+
+    def withdraw(self, ids_by_rule: dict[str, list[int]]) -> None:
+        """Expire open suggestions the policy no longer makes, each noting the rule that withdrew it."""
+        for rule, ids in ids_by_rule.items():
+            self.record.expired += Suggestion.objects.filter(pk__in=ids).update(
+                status=SuggestionStatus.EXPIRED, rule=rule
+            )
+
+    def _new_suggestion(self, scored: _Scored, index: int) -> Suggestion:
+        suggestion = Suggestion(
+            brand=self.brand, account_id=int(scored.batch.account_ids[index]),
+            follower_id=int(scored.batch.ids[index]), created_at=self.now, expires_at=self.now + self.ttl,
         )  # fmt: skip
+        scored.refresh(suggestion, index, self.version)
+        suggestion.status = SuggestionStatus.PENDING
+        return suggestion
+
+    def _held_row(self, scored: _Scored, index: int) -> tuple[object, ...]:
+        return (
+            self.brand.pk, int(scored.batch.account_ids[index]), int(scored.batch.ids[index]), self.version.pk,
+            SuggestionStatus.HELD.value, int(scored.decisions.score[index]),
+            scored.decisions.rule_text(index)[:300], "[]", json.dumps(scored.signals(index)), self.now, self.now,
+        )  # fmt: skip
+
+
+def _insert_held(rows: list[tuple[object, ...]]) -> None:
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        Suggestion.objects.bulk_create(
+            [Suggestion(**dict(zip(HELD_COLUMNS, row, strict=True))) for row in rows], batch_size=5000
+        )
+        return
+    with connection.cursor() as cursor:
+        columns = ", ".join(HELD_COLUMNS)
+        with cursor.cursor.copy(f"COPY {Suggestion._meta.db_table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def _delete_suggestions(ids: list[int]) -> None:
+    """Delete held rows, the build's own output that nobody acts on, without Django's cascade collector, which
+    would read every one of them first."""
+    table = Suggestion._meta.db_table
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            placeholders = ", ".join(["%s"] * len(chunk))
+            cursor.execute(f"DELETE FROM {table} WHERE status = 'held' AND id IN ({placeholders})", chunk)
 
 
 def build_daily_queue(brand: Brand, now: datetime | None = None) -> QueueBuild:
@@ -108,50 +222,49 @@ def build_daily_queue(brand: Brand, now: datetime | None = None) -> QueueBuild:
 def _build(brand: Brand, now: datetime) -> QueueBuild:
     version = current_policy(brand)
     settings = version.policy
-    context = brand_context(brand, settings)
+    open_suggestions = Suggestion.objects.for_brand(brand).filter(status__in=OPEN)
+    build = _Build(
+        brand=brand, version=version, context=brand_context(brand, settings), now=now,
+        ttl=timedelta(days=settings.suggestion_ttl_days), queue_size=settings.queue_size,
+        excluded=_not_to_suggest(brand, version),
+        open={suggestion.follower_id: suggestion for suggestion in open_suggestions},
+        held_before={
+            follower: (pk, rule, score, version_id)
+            for pk, follower, rule, score, version_id in Suggestion.objects.for_brand(brand)
+            .held()
+            .values_list("pk", "follower_id", "rule", "score", "policy_version_id")
+            .iterator(chunk_size=CHUNK)
+        },
+        record=QueueBuild(brand=brand, policy_version=version, built_at=now),
+    )  # fmt: skip
     engagement = recent_engagement(brand, now)
-    excluded = _not_to_suggest(brand, version)
-    first_suggested = dict(
-        Suggestion.objects.for_brand(brand)
-        .filter(status__in=[SuggestionStatus.PENDING, SuggestionStatus.LATER])
-        .values_list("follower_id", "created_at")
-    )
-    build = QueueBuild(brand=brand, policy_version=version, built_at=now)
-    best: list[Candidate] = []
-    Suggestion.objects.for_brand(brand).filter(status__in=MACHINE_MADE).delete()
-    for rows in _follower_chunks(brand):
-        decisions, results = decide_followers(follower_columns(rows, engagement, now), context, settings)
-        chunk = _Chunk(rows, decisions, results, brand, version, first_suggested, now,
-                       timedelta(days=settings.suggestion_ttl_days))  # fmt: skip
-        allowed = np.array([chunk.follower_id(i) not in excluded for i in range(len(rows))], dtype=bool)
-        build.considered += len(rows)
-        held = np.flatnonzero(allowed & (decisions.verdict == Verdict.NEVER))
-        Suggestion.objects.bulk_create(
-            [chunk.suggestion(int(index), SuggestionStatus.HELD) for index in held], batch_size=5000
-        )
-        build.held += len(held)
-        suggested = np.flatnonzero(allowed & (decisions.verdict == Verdict.SUGGEST))
-        for index in suggested[np.argsort(-decisions.score[suggested], kind="stable")][: settings.queue_size]:
-            candidate = chunk.suggestion(int(index), SuggestionStatus.PENDING)
-            candidate.reasons = [asdict(reason) for reason in explain(results, int(index))]
-            entry = (float(decisions.score[index]), -chunk.follower_id(int(index)), candidate)
-            if len(best) < settings.queue_size:
-                heapq.heappush(best, entry)
-            elif entry[:2] > best[0][:2]:
-                heapq.heapreplace(best, entry)
-    chosen = [candidate for _, _, candidate in best]
-    for candidate in chosen:
-        if candidate.expires_at <= now:
-            candidate.status = SuggestionStatus.EXPIRED
-    Suggestion.objects.bulk_create(chosen, batch_size=5000)
-    build.expired = sum(1 for candidate in chosen if candidate.status == SuggestionStatus.EXPIRED)
-    build.suggested = len(chosen) - build.expired
-    build.save()
+    for batch in _follower_batches(brand, engagement, now):
+        decisions, results = decide_followers(batch.columns, build.context, settings)
+        build.add(_Scored(batch, decisions, results))
+    _save(build)
     record(brand, "queue.built",
-           f"Daily queue built under policy version {version.number}: {build.suggested:,} suggested, "
-           f"{build.held:,} held by rules", actor=None, target=build,
-           suggested=build.suggested, held=build.held, expired=build.expired)  # fmt: skip
-    return build
+           f"Daily queue built under policy version {version.number}: {build.record.suggested:,} suggested, "
+           f"{build.record.held:,} held by rules", actor=None, target=build.record,
+           suggested=build.record.suggested, held=build.record.held, expired=build.record.expired)  # fmt: skip
+    return build.record
+
+
+def _save(build: _Build) -> None:
+    """Write the build's outcome: open suggestions refreshed or expired, withdrawn ones, the best new ones."""
+    build.withdraw({"no longer a current follower": [suggestion.pk for suggestion in build.open.values()]})
+    _delete_suggestions([pk for pk, *_ in build.held_before.values()])
+    expired = [suggestion for suggestion in build.refreshed if suggestion.expires_at <= build.now]
+    for suggestion in expired:
+        suggestion.status = SuggestionStatus.EXPIRED
+    Suggestion.objects.bulk_update(
+        build.refreshed, ["policy_version", "status", "score", "rule", "signals", "reasons"], batch_size=1000
+    )
+    slots = max(0, build.queue_size - (len(build.refreshed) - len(expired)))
+    chosen = [suggestion for *_, suggestion in heapq.nlargest(slots, build.best, key=lambda entry: entry[:2])]
+    Suggestion.objects.bulk_create(chosen, batch_size=5000)
+    build.record.expired += len(expired)
+    build.record.suggested = len(build.refreshed) - len(expired) + len(chosen)
+    build.record.save()
 
 
 def brands_due_for_queue(now: datetime | None = None) -> list[Brand]:

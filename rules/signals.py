@@ -267,17 +267,13 @@ class FollowerColumns:
         return (*_skeleton_variants(self._raw["handle"]), _skeleton_variants(self._raw["display name"])[0])
 
 
-def seconds_before(moments: Sequence[datetime | None], now: datetime) -> Floats:
+def seconds_before(moments: Iterable[datetime | None], now: datetime) -> Floats:
     """Seconds from each moment to ``now`` (negative for the future, NaN for None); naive times are UTC."""
-    return np.array([_seconds_between(moment, now) for moment in moments], dtype=np.float64)
-
-
-def _seconds_between(moment: datetime | None, now: datetime) -> float:
-    if moment is None:
-        return math.nan
-    if (moment.tzinfo is None) != (now.tzinfo is None):
-        moment, now = _as_utc(moment), _as_utc(now)
-    return (now - moment).total_seconds()
+    stamp = _as_utc(now).timestamp()
+    return np.fromiter(
+        (math.nan if moment is None else stamp - _as_utc(moment).timestamp() for moment in moments),
+        dtype=np.float64,
+    )
 
 
 def _as_utc(moment: datetime) -> datetime:

@@ -150,3 +150,49 @@ def test_the_preview_agrees_with_what_saving_and_building_produce(brand, owner, 
     assert {row.handle for row in preview.never_examples} == set(
         Suggestion.objects.held().values_list("follower__handle", flat=True)
     )
+
+
+def test_open_suggestions_stay_in_the_queue_refreshed_and_later_ones_come_back(brand, owner, account):
+    loyal = follower(account, "loyal", is_customer=True)
+    set_policy(brand, owner, queue_size=1)
+    queue.build_daily_queue(brand)
+    first = Suggestion.objects.pending().get()
+    Suggestion.objects.filter(pk=first.pk).update(status=SuggestionStatus.LATER, score=1)
+    follower(account, "better", is_customer=True, posts_count=5000, followers_count=900)
+    build = queue.build_daily_queue(brand)
+    kept = Suggestion.objects.pending().get()
+    assert (kept.pk, kept.follower, kept.status) == (first.pk, loyal, SuggestionStatus.PENDING)
+    assert kept.score == first.score
+    assert build.suggested == 1
+
+
+def test_suggestions_the_policy_no_longer_makes_are_withdrawn_with_the_rule(brand, owner, account):
+    follower(account, "loyal", is_customer=True)
+    gone = follower(account, "gone", is_customer=True)
+    queue.build_daily_queue(brand)
+    Follower.objects.filter(pk=gone.pk).update(is_following=False)
+    set_policy(brand, owner, never_follow=("loyal",))
+    build = queue.build_daily_queue(brand)
+    rules = dict(
+        Suggestion.objects.filter(status=SuggestionStatus.EXPIRED).values_list("follower__handle", "rule")
+    )
+    assert rules == {"loyal": "never: on the never-follow list", "gone": "no longer a current follower"}
+    assert statuses(brand) == {"loyal": "held", "gone": "expired"}
+    assert (build.suggested, build.held, build.expired) == (0, 1, 2)
+
+
+def test_held_rows_are_kept_while_unchanged_and_replaced_when_the_rule_changes(brand, owner, account):
+    follower(account, "spammer", is_bot=True)
+    set_policy(brand, owner, never_follow=("spammer",))
+    first = queue.build_daily_queue(brand)
+    kept = Suggestion.objects.held().get()
+    with CaptureQueriesContext(connection) as queries:
+        queue.build_daily_queue(brand)
+    assert Suggestion.objects.held().get().pk == kept.pk
+    assert not [query for query in queries if "INSERT" in query["sql"] and "rules_suggestion" in query["sql"]]
+    set_policy(brand, owner, never_follow=("spammer",), never_bot_above=0.5)
+    queue.build_daily_queue(brand)
+    replaced = Suggestion.objects.held().get()
+    assert replaced.pk != kept.pk
+    assert replaced.policy_version != kept.policy_version
+    assert first.held == 1
