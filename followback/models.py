@@ -7,7 +7,7 @@ from typing import ClassVar, Self
 from django.db import models
 from django.utils import timezone
 
-from accounts.jobs import DurableJob
+from accounts.jobs import DurableJob, DurableJobQuerySet
 from accounts.models import Brand, ConnectedAccount, Follower, User
 from rules.models import PolicyVersion, Suggestion
 
@@ -85,10 +85,26 @@ class FollowState(models.TextChoices):
     NEEDS_RECONCILE = "needs_reconcile", "Checking with the platform"
     CANCELLED = "cancelled", "Cancelled"
 
+    @classmethod
+    def in_flight(cls) -> tuple[FollowState, ...]:
+        return (cls.QUEUED, cls.EXECUTING, cls.NEEDS_RECONCILE)
 
-class FollowActionQuerySet(models.QuerySet["FollowAction"]):
+    @classmethod
+    def calling(cls) -> tuple[FollowState, ...]:
+        """The platform may have been asked already: read the relationship back before asking again."""
+        return (cls.EXECUTING, cls.NEEDS_RECONCILE)
+
+
+class FollowActionQuerySet(DurableJobQuerySet):
     def for_brand(self, brand: Brand) -> Self:
         return self.filter(brand=brand)
+
+    def in_flight(self) -> Self:
+        """Approved follows that have not ended: they count as following for the guard."""
+        return self.filter(state__in=FollowState.in_flight())
+
+    def newest_first(self) -> Self:
+        return self.order_by("-created_at", "-id")
 
 
 class FollowAction(DurableJob):
@@ -99,6 +115,35 @@ class FollowAction(DurableJob):
     """
 
     task_name: ClassVar[str] = "followback.tasks.execute_follow"
+    # One platform call (15 s timeout) and two short transactions: a lease this long means a dead worker.
+    lease_seconds: ClassVar[int] = 5 * 60
+    # Which state may follow which (see followback/execution.py); QUEUED → QUEUED is a wait (rate limit, cap).
+    transitions: ClassVar[dict[FollowState, frozenset[FollowState]]] = {
+        FollowState.QUEUED: frozenset(
+            {
+                FollowState.QUEUED,
+                FollowState.EXECUTING,
+                FollowState.DONE,
+                FollowState.FAILED,
+                FollowState.CANCELLED,
+            }
+        ),
+        FollowState.EXECUTING: frozenset(
+            {FollowState.QUEUED, FollowState.DONE, FollowState.FAILED, FollowState.NEEDS_RECONCILE}
+        ),
+        FollowState.NEEDS_RECONCILE: frozenset(
+            {
+                FollowState.QUEUED,
+                FollowState.EXECUTING,
+                FollowState.DONE,
+                FollowState.FAILED,
+                FollowState.NEEDS_RECONCILE,
+            }
+        ),
+        FollowState.FAILED: frozenset({FollowState.QUEUED}),
+        FollowState.CANCELLED: frozenset({FollowState.QUEUED}),
+        FollowState.DONE: frozenset(),
+    }
 
     brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="+")
     account = models.ForeignKey(ConnectedAccount, on_delete=models.CASCADE, related_name="follow_actions")
@@ -111,7 +156,7 @@ class FollowAction(DurableJob):
     created_at = models.DateTimeField(default=timezone.now)
     executed_at = models.DateTimeField(null=True, blank=True)
 
-    objects = FollowActionQuerySet.as_manager()
+    objects = FollowActionQuerySet.as_manager()  # type: ignore[misc]
 
     class Meta:
         indexes = [
@@ -122,3 +167,6 @@ class FollowAction(DurableJob):
 
     def __str__(self) -> str:
         return f"Follow {self.follower_id} from {self.account_id}: {self.get_state_display()}"
+
+    def can_move_to(self, state: FollowState) -> bool:
+        return state in self.transitions[FollowState(self.state)]

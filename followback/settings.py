@@ -119,6 +119,8 @@ BLUESKY_SERVICE_URL = env.str("BLUESKY_SERVICE_URL", default="https://bsky.socia
 BLUESKY_PLC_URL = env.str("BLUESKY_PLC_URL", default="https://plc.directory")
 
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
+# How long after a decision in the review queue its maker can still undo it.
+REVIEW_UNDO_SECONDS = env.int("REVIEW_UNDO_SECONDS", default=120)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -174,6 +176,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 JOB_REDELIVERY_GRACE_SECONDS = env.int("JOB_REDELIVERY_GRACE_SECONDS", default=120)
+# An approved follow waits this long before a worker runs it, so undoing the decision can still cancel it;
+# by default as long as the review undo window, so an undo inside that window always finds the follow unstarted.
+FOLLOWBACK_UNDO_SECONDS = env.int("FOLLOWBACK_UNDO_SECONDS", default=REVIEW_UNDO_SECONDS)
 
 # Content Security Policy: no inline scripts or styles anywhere; avatars come from the platforms over https.
 CONTENT_SECURITY_POLICY = {

@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 
 from accounts.jobs import durable_job_models, send_jobs
+from followback import digest, execution
 
 log = logging.getLogger(__name__)
 
@@ -20,3 +21,15 @@ def sweep_jobs() -> int:
     if sent:
         log.info("sweeper re-sent %d jobs", sent)
     return sent
+
+
+@shared_task(name="followback.tasks.execute_follow")
+def execute_follow(action_id: int) -> None:
+    """Run one approved follow; a duplicate message or one for a finished follow does nothing."""
+    execution.execute_follow(action_id)
+
+
+@shared_task(name="followback.tasks.send_daily_digests")
+def send_daily_digests() -> int:
+    """E-mail each brand's team what waits, once a day after its queue is built (beat checks every 10 minutes)."""
+    return digest.send_due_digests()

@@ -1,0 +1,429 @@
+"""Follow execution: the follow a final approval asks for, queued, guarded and run at most once.
+
+A final approval queues one `FollowAction` (`queue_follow`), which waits out the undo window so that undoing the
+decision can still cancel it (`cancel_follow`). A worker then runs it (`execute_follow`):
+
+1. it claims the job (a conditional UPDATE, so a duplicate broker message does nothing);
+2. if the platform may already have been asked (a previous run died mid-call, or this is a retry), it reads the
+   relationship back first and, when the brand's account already follows, records the follow as done;
+3. under a lock on the connected account it checks the daily cap and the following guards again, moves the
+   action to `executing` and COMMITS, before any platform call;
+4. it asks the platform to follow; success is `done`, an answer that says no is `failed` with the platform's
+   reason, and an error after which nobody knows whether the follow happened is `needs_reconcile`, retried
+   later starting at step 2. A worker that dies during the call leaves `executing` behind; when its lease runs
+   out the sweeper sends the job again, and step 2 finds out what happened.
+
+The daily cap counts per connected account, which is what platforms limit: follows done today (UTC) plus, at
+approval, follows approved and due to run today. A follow waiting from yesterday uses today's cap; one approved
+a minute before midnight uses tomorrow's.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from accounts.connections import connector_for, mark_auth_expired
+from accounts.crypto import CredentialsUnreadable
+from accounts.jobs import JobStatus, claim_job, defer_job, fail_job, finish_job, send_jobs
+from accounts.models import AccountStatus, ConnectedAccount, User
+from accounts.platforms.base import (
+    AuthExpired,
+    BadPayload,
+    FollowResult,
+    NotFound,
+    PlatformError,
+    PlatformUnavailable,
+    RateLimited,
+)
+from accounts.services import record
+from followback.models import FollowAction, FollowState
+from rules.models import Suggestion
+from rules.policy import PolicySettings, ratio_guard_allows
+from rules.services import current_policy
+
+log = logging.getLogger(__name__)
+
+RETRY_BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1))
+
+
+class FollowRefused(Exception):
+    """A follow that may not be queued or retried now; the message says why, in plain words."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def undo_delay() -> timedelta:
+    return timedelta(seconds=settings.FOLLOWBACK_UNDO_SECONDS)
+
+
+def day_start(now: datetime) -> datetime:
+    """Midnight UTC at the start of `now`'s day."""
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def follow_allowed(
+    account: ConnectedAccount,
+    settings: PolicySettings,
+    now: datetime,
+    *,
+    executing: FollowAction | None = None,
+) -> tuple[bool, str]:
+    """Whether `account` may take on one more follow now, and why (not), from one query.
+
+    Following counts the account's following plus its approved follows that have not ended. The daily cap counts,
+    per connected account, the follows done today (UTC) and, at approval, those due to run today; when
+    `executing` is the action about to run, it counts the others already talking to the platform instead of
+    those still queued, so that the first queued follows of the day go first.
+    """
+    today = day_start(now)
+    actions = FollowAction.objects.filter(account=account)
+    if executing is not None:
+        actions = actions.exclude(pk=executing.pk)
+    done_today = Q(state=FollowState.DONE, executed_at__gte=today)
+    if executing is None:
+        counted_today = done_today | Q(
+            state__in=FollowState.in_flight(), run_after__lt=today + timedelta(days=1)
+        )
+    else:
+        counted_today = done_today | Q(state__in=FollowState.calling())
+    counts = actions.aggregate(
+        in_flight=Count("pk", filter=Q(state__in=FollowState.in_flight())),
+        today=Count("pk", filter=counted_today),
+    )
+    return ratio_guard_allows(
+        following=account.following_count + counts["in_flight"],
+        followers=account.followers_count,
+        approvals_today=counts["today"],
+        cap_today=settings.daily_follow_cap,
+        settings=settings,
+        platform=account.platform,
+    )
+
+
+def _lock_account(account_id: int) -> ConnectedAccount:
+    """Lock the connected account: guard checks and the moves they allow happen one at a time per account."""
+    return ConnectedAccount.objects.select_for_update().get(pk=account_id)
+
+
+def _account_unusable(account: ConnectedAccount) -> str:
+    if account.status == AccountStatus.ACTIVE:
+        return ""
+    if account.status == AccountStatus.AUTH_EXPIRED:
+        return f"{account} needs reconnecting: an admin must connect it again on the Accounts page"
+    return f"{account} is disconnected"
+
+
+def queue_follow(suggestion: Suggestion, approved_by: User, now: datetime | None = None) -> FollowAction:
+    """Queue the follow a final approval asks for; call inside the approval's transaction.
+
+    Raises FollowRefused when the account cannot follow or the cap and guards say no. The follow runs after the
+    undo window; the broker message is sent when the caller's transaction commits.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        account = _lock_account(suggestion.account_id)
+        action = FollowAction.objects.select_for_update().filter(suggestion=suggestion).first()
+        if action is not None and action.state != FollowState.CANCELLED:
+            return action  # this approval's follow is already queued or has run
+        if problem := _account_unusable(account):
+            raise FollowRefused(f"Cannot follow now: {problem}.")
+        allowed, why = follow_allowed(account, current_policy(suggestion.brand).policy, now)
+        if not allowed:
+            raise FollowRefused(f"{account} cannot follow anyone else now: {why}.")
+        run_after = now + undo_delay()
+        fields: dict[str, Any] = {
+            "brand_id": suggestion.brand_id, "account": account, "follower_id": suggestion.follower_id,
+            "approved_by": approved_by, "state": FollowState.QUEUED, "waiting_reason": "", "platform_reason": "",
+            "created_at": now, "executed_at": None, "status": JobStatus.QUEUED, "run_after": run_after,
+            "enqueued_at": None, "lease_expires_at": None, "attempts": 0, "last_error": "",
+        }  # fmt: skip
+        if action is None:
+            action = FollowAction.objects.create(suggestion=suggestion, **fields)
+        else:  # approved again after an undo cancelled it: the same row, since there is one per suggestion
+            for name, value in fields.items():
+                setattr(action, name, value)
+            action.save()
+        follower = action.follower
+        record(
+            action.brand,
+            "follow.queued",
+            f"{approved_by} approved following @{follower.handle} from {account}",
+            actor=approved_by,
+            target=action,
+            suggestion=suggestion.pk,
+            follower=follower.pk,
+            run_after=run_after.isoformat(),
+        )
+        send_jobs(FollowAction, [action.pk], eta=run_after if run_after > now else None)
+    return action
+
+
+def cancel_follow(suggestion: Suggestion, by: User | None = None) -> bool:
+    """Cancel the suggestion's follow if it has not started; False when there is none or it has started."""
+    with transaction.atomic():
+        cancelled = FollowAction.objects.filter(suggestion=suggestion, state=FollowState.QUEUED).update(
+            state=FollowState.CANCELLED,
+            status=JobStatus.DONE,
+            waiting_reason="",
+            lease_expires_at=None,
+        )
+        if not cancelled:
+            return False
+        action = FollowAction.objects.select_related("follower", "brand").get(suggestion=suggestion)
+        record(
+            action.brand,
+            "follow.cancelled",
+            f"The follow of @{action.follower.handle} was cancelled before it ran",
+            actor=by,
+            target=action,
+            suggestion=suggestion.pk,
+        )
+    return True
+
+
+def retry_follow(action: FollowAction, by: User) -> FollowAction:
+    """Queue a failed follow again, now, after checking the guards; it reads the relationship back first."""
+    now = timezone.now()
+    with transaction.atomic():
+        account = _lock_account(action.account_id)
+        locked = (
+            FollowAction.objects.select_for_update().select_related("brand", "follower").get(pk=action.pk)
+        )
+        if locked.state != FollowState.FAILED:
+            raise FollowRefused(
+                f"Only a failed follow can be retried; this one is {locked.get_state_display().lower()}."
+            )
+        if problem := _account_unusable(account):
+            raise FollowRefused(f"Cannot retry yet: {problem}.")
+        allowed, why = follow_allowed(account, current_policy(locked.brand).policy, now)
+        if not allowed:
+            raise FollowRefused(f"Cannot retry now: {why}.")
+        previous = locked.platform_reason
+        locked.state = FollowState.QUEUED
+        locked.waiting_reason = ""
+        locked.platform_reason = ""
+        locked.status = JobStatus.QUEUED
+        locked.run_after = now
+        locked.enqueued_at = None
+        locked.lease_expires_at = None
+        locked.attempts = 1  # so the next run counts as a retry and reads the relationship back first
+        locked.last_error = ""
+        locked.save(
+            update_fields=["state", "waiting_reason", "platform_reason", "status", "run_after", "enqueued_at",
+                           "lease_expires_at", "attempts", "last_error"]
+        )  # fmt: skip
+        record(
+            locked.brand,
+            "follow.retried",
+            f"{by} retried following @{locked.follower.handle} from {account}",
+            actor=by,
+            target=locked,
+            previous_reason=previous,
+        )
+        send_jobs(FollowAction, [locked.pk])
+    return locked
+
+
+# Running a follow (the worker's side).
+
+
+def execute_follow(action_id: int) -> FollowAction | None:
+    """Carry a follow forward: to done, failed, a wait (rate limit, cap) or a later check with the platform."""
+    if claim_job(FollowAction, action_id) is None:
+        return None
+    action = FollowAction.objects.select_related("account", "follower", "brand").get(pk=action_id)
+    if action.state not in FollowState.in_flight():  # cancelled, or finished by an earlier run
+        finish_job(action)
+        return action
+    if problem := _account_unusable(action.account):
+        _fail(action, f"Not followed: {problem}. Retry once it is connected.", platform_reason="")
+        return action
+    connector: Any = None
+    try:
+        connector = connector_for(action.account)
+        _run(action, connector)
+    except CredentialsUnreadable as error:
+        _auth_expired(action, f"the stored credentials cannot be read ({error})")
+    finally:
+        if hasattr(connector, "close"):
+            connector.close()
+    return action
+
+
+def _run(action: FollowAction, connector: Any) -> None:
+    platform_id = action.follower.platform_id
+    asked_before = action.state in FollowState.calling() or action.attempts > 1
+    called = False
+    try:
+        if asked_before:
+            relationship = connector.relationships([platform_id]).get(platform_id)
+            if relationship is not None and (relationship.following or relationship.requested):
+                result = FollowResult(following=relationship.following, requested=relationship.requested)
+                _succeed(action, result, reconciled=True)
+                return
+        if not _start(action):
+            return
+        called = True
+        result = connector.follow(platform_id)
+    except RateLimited as limited:
+        _wait_for_rate_limit(action, limited, asked=called)
+        return
+    except AuthExpired as error:
+        _auth_expired(action, str(error))
+        return
+    except NotFound as error:
+        _fail(action, "Not followed: the account is no longer on the platform.", platform_reason=str(error))
+        return
+    except (PlatformUnavailable, BadPayload) as error:
+        _check_later(action, str(error))
+        return
+    except PlatformError as error:
+        _fail(action, "Not followed: the platform refused.", platform_reason=str(error))
+        return
+    except Exception as error:
+        if not called:
+            raise
+        log.exception("follow action %s: unexpected error after asking the platform", action.pk)
+        _check_later(action, f"unexpected error: {type(error).__name__}")
+        return
+    _succeed(action, result, reconciled=False)
+
+
+def _start(action: FollowAction) -> bool:
+    """Check the guards again and mark the action executing, committed before the platform is asked."""
+    now = timezone.now()
+    with transaction.atomic():
+        account = _lock_account(action.account_id)
+        allowed, why = follow_allowed(account, current_policy(action.brand).policy, now, executing=action)
+        active = FollowAction.objects.filter(pk=action.pk, state__in=FollowState.in_flight())
+        if not allowed:
+            reason = f"Waiting for tomorrow: {why}"[:300]
+            if not active.update(state=FollowState.QUEUED, waiting_reason=reason):
+                finish_job(action)  # cancelled meanwhile
+                return False
+            action.state, action.waiting_reason = FollowState.QUEUED, reason
+            defer_job(action, day_start(now) + timedelta(days=1), reason)
+            record(action.brand, "follow.waiting", f"The follow of @{action.follower.handle} waits: {why}",
+                   actor=None, target=action, reason=why)  # fmt: skip
+            return False
+        if not active.update(state=FollowState.EXECUTING, waiting_reason=""):
+            finish_job(action)
+            return False
+    action.state, action.waiting_reason = FollowState.EXECUTING, ""
+    return True
+
+
+def _succeed(action: FollowAction, result: FollowResult, *, reconciled: bool) -> None:
+    follower = action.follower
+    with transaction.atomic():
+        _move(action, FollowState.DONE)
+        action.executed_at = timezone.now()
+        action.waiting_reason = ""
+        action.platform_reason = (
+            "" if result.following else f"Follow request sent: @{follower.handle} approves followers by hand."
+        )
+        action.save(update_fields=["state", "executed_at", "waiting_reason", "platform_reason"])
+        finish_job(action)
+        if result.following:
+            ConnectedAccount.objects.filter(pk=action.account_id).update(
+                following_count=F("following_count") + 1
+            )
+        verb = "followed" if result.following else "asked to follow"
+        found = " (found already done when checking after an interrupted attempt)" if reconciled else ""
+        record(
+            action.brand,
+            "follow.executed",
+            f"{action.account} {verb} @{follower.handle}{found}",
+            actor=None,
+            target=action,
+            follower=follower.pk,
+            approved_by=action.approved_by_id,
+            requested=result.requested,
+            reconciled=reconciled,
+        )
+
+
+def _fail(action: FollowAction, summary: str, *, platform_reason: str) -> None:
+    with transaction.atomic():
+        _move(action, FollowState.FAILED)
+        action.waiting_reason = ""
+        action.platform_reason = platform_reason
+        action.save(update_fields=["state", "waiting_reason", "platform_reason"])
+        fail_job(action, platform_reason or summary)
+        record(
+            action.brand,
+            "follow.failed",
+            f"The follow of @{action.follower.handle} from {action.account} failed. {summary}",
+            actor=None,
+            target=action,
+            platform_reason=platform_reason,
+        )
+
+
+def _auth_expired(action: FollowAction, reason: str) -> None:
+    mark_auth_expired(action.account, reason)
+    _fail(
+        action,
+        f"Not followed: {action.account} needs reconnecting. An admin must connect it again, then retry.",
+        platform_reason=reason,
+    )
+
+
+def _move(action: FollowAction, state: FollowState) -> None:
+    if not action.can_move_to(state):
+        raise ValueError(f"a follow action cannot go from {action.state} to {state}")
+    action.state = state
+
+
+def _wait_for_rate_limit(action: FollowAction, limited: RateLimited, *, asked: bool) -> None:
+    """The platform's rate limit is spent: wait for it, without spending an attempt."""
+    until = timezone.now() + timedelta(seconds=limited.retry_after)
+    reason = f"Waiting for the platform's rate limit until {until:%H:%M} UTC"
+    with transaction.atomic():
+        # A 429 to the follow itself means it did not happen; one to the read-back after an interrupted attempt
+        # leaves the question open.
+        unknown = action.state in FollowState.calling() and not asked
+        _move(action, FollowState.NEEDS_RECONCILE if unknown else FollowState.QUEUED)
+        action.waiting_reason = reason
+        action.save(update_fields=["state", "waiting_reason"])
+        defer_job(action, until, str(limited))
+
+
+def _check_later(action: FollowAction, error: str) -> None:
+    """A failure that may pass (server error, no answer); when it came after asking, check before asking again."""
+    unknown = action.state in FollowState.calling()
+    backoff = RETRY_BACKOFF[min(action.attempts, len(RETRY_BACKOFF)) - 1]
+    with transaction.atomic():
+        fail_job(action, error, retry_in=backoff)
+        if action.status == JobStatus.FAILED:
+            _move(action, FollowState.FAILED)
+            action.waiting_reason = ""
+            action.platform_reason = error
+            action.save(update_fields=["state", "waiting_reason", "platform_reason"])
+            maybe = " It may have happened: a retry checks with the platform first." if unknown else ""
+            record(
+                action.brand,
+                "follow.failed",
+                f"The follow of @{action.follower.handle} from {action.account} failed after "
+                f"{action.attempts} tries.{maybe}",
+                actor=None,
+                target=action,
+                platform_reason=error,
+            )
+            return
+        _move(action, FollowState.NEEDS_RECONCILE if unknown else FollowState.QUEUED)
+        action.waiting_reason = (
+            f"{'Checking with the platform' if unknown else 'Trying again'} at {action.run_after:%H:%M} UTC "
+            f"after an error: {error}"
+        )[:300]
+        action.save(update_fields=["state", "waiting_reason"])
+        send_jobs(FollowAction, [action.pk], eta=action.run_after)
