@@ -12,12 +12,15 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from accounts import services
+from accounts.jobs import JobStatus
 from accounts.models import (
     AuditEvent,
     Brand,
     ConnectedAccount,
+    Follower,
     Invitation,
     Membership,
     Platform,
@@ -25,6 +28,8 @@ from accounts.models import (
     SyncRun,
     User,
 )
+from followback.models import FollowAction, FollowState
+from rules.models import Suggestion, SuggestionStatus
 from rules.services import current_policy
 from tests.factories import MembershipFactory
 from tests.rules.test_policy_views import policy_form_data
@@ -83,9 +88,36 @@ def _account(world: World) -> dict[str, Any]:
     return {"brand": world.brand.slug, "account_id": world.account.pk}
 
 
+def _failed_follow(world: World) -> dict[str, Any]:
+    """A failed follow of the brand's account, with followers enough for the guards to allow a retry."""
+    ConnectedAccount.objects.filter(pk=world.account.pk).update(followers_count=1000)
+    follower = Follower.objects.create(account=world.account, platform_id="demo-7", handle="seven.demo")
+    suggestion = Suggestion.objects.create(
+        brand=world.brand, account=world.account, follower=follower, status=SuggestionStatus.APPROVED,
+        policy_version=current_policy(world.brand), score=80, rule="", expires_at=timezone.now(),
+    )  # fmt: skip
+    action = FollowAction.objects.create(
+        brand=world.brand, account=world.account, follower=follower, suggestion=suggestion,
+        state=FollowState.FAILED, status=JobStatus.FAILED,
+    )  # fmt: skip
+    return {"brand": world.brand.slug, "action": action.pk}
+
+
+def _pending_suggestion(world: World) -> dict[str, Any]:
+    """A pending suggestion in the review queue, for the queue's per-suggestion URLs."""
+    from tests.followback.queue_data import make_suggestion
+
+    suggestion = make_suggestion(world.account, "queued.demo")
+    return {"brand": world.brand.slug, "suggestion_id": suggestion.pk}
+
+
 TABLE: dict[str, Entry] = {
     "home": everyone(302, anonymous=302),
     "brand_home": brand_page(Role.VIEWER),
+    "follows": brand_page(Role.VIEWER),
+    "follow_retry": brand_page(Role.APPROVER, ok=302, method="POST", kwargs=_failed_follow),
+    "audit": brand_page(Role.APPROVER),
+    "audit_csv": brand_page(Role.APPROVER),
     "healthz": everyone(200),
     "accounts:members": brand_page(Role.ADMIN),
     "accounts:member_invite": brand_page(
@@ -124,6 +156,16 @@ TABLE: dict[str, Entry] = {
         ok=302,
         method="POST",
         kwargs=lambda world: {"brand": world.brand.slug, "number": current_policy(world.brand).number},
+    ),
+    "queue": brand_page(Role.VIEWER),
+    "queue_bulk": brand_page(Role.REVIEWER, ok=302, method="POST", data={"kind": "approve"}),
+    "queue_undo": brand_page(Role.REVIEWER, ok=302, method="POST"),
+    "suggestion_detail": brand_page(Role.VIEWER, kwargs=_pending_suggestion),
+    "queue_decide": brand_page(
+        Role.REVIEWER, ok=302, method="POST", kwargs=_pending_suggestion, data={"kind": "later"}
+    ),
+    "suggestion_comment": brand_page(
+        Role.REVIEWER, ok=302, method="POST", kwargs=_pending_suggestion, data={"body": "Looks genuine."}
     ),
     "login": everyone(200),
     "logout": everyone(302, method="POST"),
@@ -183,6 +225,7 @@ def _snapshot() -> tuple:
         sorted(ConnectedAccount.objects.values_list("pk", "status")),
         SyncRun.objects.count(),
         AuditEvent.objects.count(),
+        sorted(FollowAction.objects.values_list("pk", "state")),
     )
 
 
