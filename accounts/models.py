@@ -92,9 +92,9 @@ class Role(models.TextChoices):
 
 
 ROLE_DESCRIPTIONS = {
-    Role.VIEWER: "sees the queue, the dashboard and the audit log",
+    Role.VIEWER: "sees the queue and the dashboard",
     Role.REVIEWER: "approves, rejects or postpones suggestions",
-    Role.APPROVER: "gives the second, final approval where the policy asks for one",
+    Role.APPROVER: "gives the second, final approval where the policy asks for one, and reads the audit log",
     Role.ADMIN: "also sets the policy, manages members and connects accounts",
 }
 
@@ -167,6 +167,23 @@ class Invitation(DurableJob):
         return f"{self.email} → {self.brand}"
 
 
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def for_brand(self, brand: Brand) -> Self:
+        return self.filter(brand=brand)
+
+    def newest_first(self) -> Self:
+        return self.order_by("-created_at", "-id")
+
+    def older_than(self, created_at: Any, pk: int) -> Self:
+        """Keyset paging: the events after (created_at, pk) in newest-first order.
+
+        The plain `created_at <= x` bound lets PostgreSQL walk the (brand, -created_at, -id) index from x on.
+        """
+        return self.filter(created_at__lte=created_at).filter(
+            models.Q(created_at__lt=created_at) | models.Q(pk__lt=pk)
+        )
+
+
 class AuditEvent(models.Model):
     """One human or machine step, written in the same transaction as the change it records."""
 
@@ -178,6 +195,8 @@ class AuditEvent(models.Model):
     target_id = models.CharField(max_length=64, blank=True)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -395,7 +395,7 @@ def execute_sync(run: SyncRun) -> None:
     """Carry a claimed run forward: to its end, to a pause (rate limit, time budget), or to a failure."""
     account = run.account
     if account.status != AccountStatus.ACTIVE:
-        fail_job(run, f"{account} is {account.get_status_display().lower()}")
+        _finish_run(run, failed=f"{account} is {account.get_status_display().lower()}")
         return
     if run.started_at is None:
         run.started_at = timezone.now()
@@ -421,10 +421,11 @@ def execute_sync(run: SyncRun) -> None:
         _finish_run(run, failed=str(error))
         return
     except PlatformError as error:
-        backoff = RETRY_BACKOFF[min(run.attempts, len(RETRY_BACKOFF)) - 1]
-        fail_job(run, str(error), retry_in=backoff)
-        if run.status == JobStatus.FAILED:
+        if run.attempts >= run.max_attempts:
+            # The last attempt: the failure and its audit event commit together.
             _finish_run(run, failed=str(error))
+        else:
+            fail_job(run, str(error), retry_in=RETRY_BACKOFF[min(run.attempts, len(RETRY_BACKOFF)) - 1])
         return
     finally:
         if hasattr(connector, "close"):

@@ -15,6 +15,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.beat_schedule = {
     "sweep-jobs": {"task": "followback.tasks.sweep_jobs", "schedule": 60.0},
     "daily-syncs": {"task": "accounts.tasks.schedule_daily_syncs", "schedule": 600.0},
-    "daily-queues": {"task": "rules.tasks.schedule_queue_builds", "schedule": 600.0},
+    "daily-queues": {"task": "rules.tasks.schedule_queue_builds", "schedule": 60.0},
+    "daily-digests": {"task": "followback.tasks.send_daily_digests", "schedule": 600.0},
 }
 app.autodiscover_tasks()

@@ -2,15 +2,15 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.http import AuthedRequest
-from accounts.models import AuditEvent, Membership, Role
-from accounts.permissions import can_administer, membership_for
+from accounts.models import Membership
+from accounts.permissions import can_administer, can_approve, membership_for
+from followback import dashboard
 
 LAST_BRAND_SESSION_KEY = "last_brand"
 
@@ -28,19 +28,15 @@ def home(request: AuthedRequest) -> HttpResponse:
 
 @require_GET
 def brand_home(request: AuthedRequest, brand: str) -> HttpResponse:
+    """The brand's dashboard: followers over time, what waits, today's work and the syncs (see dashboard.py)."""
     membership = membership_for(request.user, brand)
-    request.session[LAST_BRAND_SESSION_KEY] = membership.brand.slug
-    counts = dict(
-        Membership.objects.filter(brand=membership.brand)
-        .values_list("role")
-        .annotate(people=Count("id"))
-        .order_by()
-    )
+    if request.session.get(LAST_BRAND_SESSION_KEY) != membership.brand.slug:
+        request.session[LAST_BRAND_SESSION_KEY] = membership.brand.slug  # a write only when it changes
     context = {
         "membership": membership,
-        "team": [(role.label, counts.get(role.value, 0)) for role in Role],
-        "recent_events": AuditEvent.objects.filter(brand=membership.brand).select_related("actor")[:10],
         "can_administer": can_administer(membership),
+        "can_read_audit": can_approve(membership),
+        **dashboard.brand_dashboard(membership.brand),
     }
     return render(request, "followback/brand_home.html", context)
 
