@@ -25,7 +25,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Brand
+from accounts.jobs import JobStatus
+from accounts.models import Brand, ConnectedAccount, SyncRun
 from accounts.services import record
 from rules.models import DECIDED_OR_DECIDING, PolicyVersion, QueueBuild, Suggestion, SuggestionStatus
 from rules.policy import Decisions, Verdict
@@ -268,13 +269,27 @@ def _save(build: _Build) -> None:
 
 
 def brands_due_for_queue(now: datetime | None = None) -> list[Brand]:
-    """Brands whose queue hour has come today and whose queue has not been built since."""
+    """Brands whose queue hour has come today and whose queue has not been built since, and brands whose first
+    syncs have all finished but whose queue has never held anyone (a new brand waits for no clock)."""
     now = now or timezone.now()
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     due = []
     for brand in Brand.objects.all():
+        builds = QueueBuild.objects.filter(brand=brand)
         hour = current_policy(brand).policy.queue_hour
         since = today + timedelta(hours=hour)
-        if now >= since and not QueueBuild.objects.filter(brand=brand, built_at__gte=since).exists():
+        if (now >= since and not builds.filter(built_at__gte=since).exists()) or (
+            not builds.filter(considered__gt=0).exists() and _first_syncs_done(brand)
+        ):
             due.append(brand)
     return due
+
+
+def _first_syncs_done(brand: Brand) -> bool:
+    accounts = ConnectedAccount.objects.connected().filter(brand=brand)
+    return (
+        accounts.filter(last_synced_at__isnull=False).exists()
+        and not SyncRun.objects.filter(
+            account__in=accounts, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+        ).exists()
+    )

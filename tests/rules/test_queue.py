@@ -8,7 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import AuditEvent, ConnectedAccount, Follower, Platform
+from accounts.jobs import JobStatus
+from accounts.models import AuditEvent, ConnectedAccount, Follower, Platform, SyncKind, SyncRun
 from rules import queue, services
 from rules.models import QueueBuild, Suggestion, SuggestionStatus
 from rules.policy import PolicySettings
@@ -137,6 +138,21 @@ def test_brands_are_due_once_a_day_after_their_queue_hour(brand, owner, account)
     assert brand not in queue.brands_due_for_queue(now + timedelta(hours=1))
     set_policy(brand, owner, queue_hour=13)
     assert brand not in queue.brands_due_for_queue(now + timedelta(days=1))
+
+
+def test_a_new_brands_first_queue_is_due_once_its_first_syncs_are_done(brand, owner, account):
+    now = timezone.now().replace(hour=3, minute=0)
+    set_policy(brand, owner, queue_hour=6)
+    assert brand not in queue.brands_due_for_queue(now)
+    account.last_synced_at = now
+    account.save()
+    run = SyncRun.objects.create(account=account, kind=SyncKind.INTERACTIONS)
+    assert brand not in queue.brands_due_for_queue(now)
+    SyncRun.objects.filter(pk=run.pk).update(status=JobStatus.DONE)
+    assert brand in queue.brands_due_for_queue(now)
+    follower(account, "loyal", is_customer=True)
+    queue.build_daily_queue(brand, now=now)
+    assert brand not in queue.brands_due_for_queue(now + timedelta(hours=1))
 
 
 def test_the_preview_agrees_with_what_saving_and_building_produce(brand, owner, account):

@@ -1,5 +1,6 @@
 import csv
 import io
+from dataclasses import replace
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -7,10 +8,13 @@ from django.db import transaction
 
 from accounts import connections, customers, services
 from accounts.models import Brand, ConnectedAccount, Membership, Platform, Role, User
+from rules.services import current_policy, save_policy
 
 DEMO_PASSWORD = "followback-demo"
 DEMO_BRANDS = [("Acme Coffee", "acme-coffee"), ("Northwind Outdoors", "northwind")]
 DEMO_FOLLOWERS = 2_000
+DEMO_QUEUE_SIZE = 20
+DEMO_BLOCKLIST = ("scam", "crypto giveaway", "hate", "fraud")
 
 
 class Command(BaseCommand):
@@ -34,10 +38,21 @@ class Command(BaseCommand):
                     Membership.objects.update_or_create(user=user, brand=brand, defaults={"role": role})
                 brands.append(brand)
             self._connect_demo_account(brands[0], followers, people[Role.ADMIN])
+            self._set_demo_policy(brands[0], people[Role.ADMIN])
         self.stdout.write("Demo brands: " + ", ".join(name for name, _ in DEMO_BRANDS))
         self.stdout.write(f"Sign in at http://127.0.0.1:8000/ with any of these (password: {DEMO_PASSWORD}):")
         for role, user in people.items():
             self.stdout.write(f"  {role.label:<9} {user.email}")
+
+    def _set_demo_policy(self, brand: Brand, admin: User) -> None:
+        """A short queue that one sitting clears, two people for every follow, and the demo's harmful words."""
+        settings = replace(
+            current_policy(brand).policy,
+            second_approver=True,
+            queue_size=DEMO_QUEUE_SIZE,
+            blocklist=DEMO_BLOCKLIST,
+        )
+        save_policy(brand, settings, by=admin, note="Demo settings")
 
     def _user(self, email: str, name: str) -> User:
         user = User.objects.filter(email=email).first() or User(email=email, name=name)
