@@ -45,6 +45,7 @@ from rules.services import current_policy
 from rules.signals import BrandContext, Ints, SignalResult, explain
 
 CHUNK = 50_000
+DELETE_CHUNK = 5_000  # ids per DELETE: SQLite takes at most 32,766 parameters
 OPEN = (SuggestionStatus.PENDING, SuggestionStatus.LATER)
 HELD_COLUMNS = (
     "brand_id", "account_id", "follower_id", "policy_version_id", "status", "score", "rule", "reasons", "signals",
@@ -206,8 +207,8 @@ def _delete_suggestions(ids: list[int]) -> None:
     would read every one of them first."""
     table = Suggestion._meta.db_table
     with connection.cursor() as cursor:
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
+        for start in range(0, len(ids), DELETE_CHUNK):
+            chunk = ids[start : start + DELETE_CHUNK]
             placeholders = ", ".join(["%s"] * len(chunk))
             cursor.execute(f"DELETE FROM {table} WHERE status = 'held' AND id IN ({placeholders})", chunk)
 
