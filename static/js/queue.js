@@ -75,7 +75,9 @@
       move(key === "j" ? 1 : -1);
       return;
     }
-    const row = currentRow();
+    // Before any j/k, the row shortcuts act on the first row: the top suggestion is where a morning starts.
+    const row = currentRow() || rows()[0];
+    if (row && row !== current && row.querySelector(`[data-shortcut="${CSS.escape(key)}"]`)) focusRow(row);
     const inRow = row && row.querySelector(`[data-shortcut="${CSS.escape(key)}"]`);
     const onPage = document.querySelector(`[data-shortcut="${CSS.escape(key)}"]:not([data-row] *)`);
     const target = inRow || onPage;

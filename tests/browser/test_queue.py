@@ -131,6 +131,19 @@ def test_shortcuts_can_be_switched_off_and_stay_off(
     assert not Decision.objects.exists()
 
 
+def test_before_any_move_a_shortcut_acts_on_the_top_suggestion(
+    page: Page, live_server: LiveServer, brand: Brand, reviewer: User, queue_of_20: list[Suggestion]
+) -> None:
+    sign_in(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/b/{brand.slug}/queue/")
+    top = rows(page).first.get_attribute("id")
+    with htmx_settled(page):
+        page.keyboard.press("l")
+    expect(rows(page)).to_have_count(19)
+    assert Decision.objects.get().suggestion_id == queue_of_20[0].pk
+    assert top == f"suggestion-{queue_of_20[0].pk}"
+
+
 def test_bulk_approval_asks_once_and_covers_only_the_rows_on_screen(
     page: Page, live_server: LiveServer, brand: Brand, reviewer: User, queue_of_20: list[Suggestion]
 ) -> None:
