@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -42,12 +42,16 @@ class Day:
 
 
 def follower_history(account_ids: list[int], followers_now: int, today: date) -> list[Day]:
-    """Followers at the end of each of the last HISTORY_DAYS days, with new and unfollowed per day: one query.
+    """Followers at the end of each of the last HISTORY_DAYS days, with new and unfollowed per day: two queries.
 
     Counted back from today's total: the day before had today's total less today's new plus today's unfollowed.
+    The history starts on the day of the first complete followers pass: before it we knew nothing.
     """
-    first = today - timedelta(days=HISTORY_DAYS - 1)
     passes = SyncRun.objects.filter(account_id__in=account_ids, kind=SyncKind.FOLLOWERS)
+    started = passes.filter(complete=True).aggregate(first=Min("finished_at"))["first"]
+    if started is None:
+        return []
+    first = max(today - timedelta(days=HISTORY_DAYS - 1), started.astimezone(UTC).date())
     earlier_complete = passes.filter(account_id=OuterRef("account_id"), complete=True, pk__lt=OuterRef("pk"))
     per_day = (
         passes.filter(finished_at__gte=day_start(first))
@@ -62,7 +66,7 @@ def follower_history(account_ids: list[int], followers_now: int, today: date) ->
     changes = {row["day"]: (row["new"], row["unfollowed"]) for row in per_day}
     days: list[Day] = []
     followers = followers_now
-    for offset in range(HISTORY_DAYS):
+    for offset in range((today - first).days + 1):
         day = today - timedelta(days=offset)
         new, unfollowed = changes.get(day, (0, 0))
         days.append(Day(day, max(followers, 0), new, unfollowed))
@@ -117,7 +121,8 @@ class Chart:
 
     @property
     def has_history(self) -> bool:
-        return any(d.followers or d.new or d.unfollowed for d in self.days)
+        """Two days or more: a line needs two points."""
+        return len(self.days) >= 2
 
     WIDTH = 960
     LINE_HEIGHT = 220
@@ -131,6 +136,9 @@ class Chart:
 def chart(days: list[Day]) -> Chart:
     """Where every point and bar goes; the template only draws them."""
     c = Chart
+    if len(days) < 2:
+        return Chart(days, "", "", [], 0, 0, 0, 0, [], 0, 0, 0, [], sum(d.new for d in days),
+                     sum(d.unfollowed for d in days))  # fmt: skip
     plot_width = c.WIDTH - c.LEFT - c.RIGHT
     step = plot_width / len(days)
     centre = [c.LEFT + step * (i + 0.5) for i in range(len(days))]

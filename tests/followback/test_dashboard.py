@@ -83,19 +83,28 @@ def busy_brand(brand: Brand, reviewer: User, approver: User) -> Brand:
     return brand
 
 
-def test_follower_history_counts_back_from_todays_total(busy_brand):
+def test_follower_history_counts_back_from_todays_total_since_the_first_sync(busy_brand):
     data = dashboard.brand_dashboard(busy_brand)
     days = data["chart"].days
-    assert len(days) == 30
+    assert len(days) == 21  # the first complete pass was 20 days ago: before it we knew nothing
     assert days[-1].day == timezone.now().astimezone(UTC).date()
     assert (days[-1].followers, days[-1].new, days[-1].unfollowed) == (1000, 6, 2)
     assert days[-2].followers == 996  # yesterday's failed pass changed nothing
     assert (days[-4].followers, days[-4].new, days[-4].unfollowed) == (996, 10, 4)
     assert days[-5].followers == 990
     # The starting pass is not shown as 990 new followers.
-    assert days[-21].new == 0
+    assert (days[0].followers, days[0].new) == (990, 0)
     assert data["chart"].total_new == 16
     assert data["chart"].total_unfollowed == 6
+    assert data["chart"].has_history
+
+
+def test_one_day_of_syncs_is_no_history_yet(brand):
+    account = connected_account(brand, followers_count=2000)
+    followers_pass(account, today_at(0), new=2000)
+    chart = dashboard.brand_dashboard(brand)["chart"]
+    assert [(day.followers, day.new) for day in chart.days] == [(2000, 0)]
+    assert not chart.has_history
 
 
 def test_queue_counts_follows_and_approval_rate(busy_brand):
@@ -134,7 +143,7 @@ def test_a_new_brand_shows_an_empty_but_calm_home(brand, viewer):
     assert "Nobody has decided anything yet today." in page
     assert "No follower history yet" in page
     assert "<svg" not in page
-    assert response.context["chart"].days[-1].followers == 0
+    assert response.context["chart"].days == []
 
 
 def test_the_home_page_shows_the_numbers_as_a_table_for_screen_readers(busy_brand, viewer):
@@ -152,7 +161,7 @@ def test_the_home_page_runs_a_constant_number_of_queries(
     client = client_for(viewer)
     url = reverse("brand_home", kwargs={"brand": busy_brand.slug})
     client.get(url)
-    with django_assert_num_queries(14) as small:
+    with django_assert_num_queries(15) as small:
         client.get(url)
     # Much more of everything: accounts, syncs, people, decisions, follows, events.
     for n in range(4):
