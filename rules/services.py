@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from celery import current_app
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -25,6 +26,7 @@ from rules.population import (
     recent_engagement,
 )
 
+REBUILD_TASK = "rules.tasks.build_queue"
 PREVIEW_SAMPLE_SIZE = 10_000
 PREVIEW_EXAMPLES = 5
 ACCOUNT, PLATFORM_ID = FOLLOWER_FIELDS.index("account_id"), FOLLOWER_FIELDS.index("platform_id")
@@ -76,6 +78,8 @@ def _add_version(
             note=note,
             reverted_from=reverted_from,
         )
+        # Today's queue follows the new version at once rather than at tomorrow's build.
+        transaction.on_commit(lambda: current_app.send_task(REBUILD_TASK, args=[brand.pk]))
         if reverted_from is None:
             record(
                 brand,
@@ -101,7 +105,8 @@ def _add_version(
 
 
 def save_policy(brand: Brand, settings: PolicySettings, by: User, note: str = "") -> PolicyVersion:
-    """Save `settings` as the brand's next policy version, audited with what changed.
+    """Save `settings` as the brand's next policy version, audited with what changed, and rebuild today's
+    queue with it (a task, once the transaction commits).
 
     Settings identical to the newest version add nothing and return that version; invalid ones raise
     ValidationError with `PolicySettings.validate()`'s messages.

@@ -59,7 +59,9 @@ def policy(request: AuthedRequest, brand: str) -> HttpResponse:
     if version.pk == current.pk:
         messages.info(request, f"Nothing changed: the policy is still version {version.number}.")
     else:
-        messages.success(request, f"Policy saved as version {version.number}.")
+        messages.success(
+            request, f"Policy saved as version {version.number}. Today's queue is being rebuilt with it."
+        )
     return redirect("rules:policy", brand=membership.brand.slug)
 
 
@@ -114,7 +116,11 @@ def policy_revert(request: AuthedRequest, brand: str, number: int) -> HttpRespon
         messages.error(request, f"Version {old.number} cannot be restored: {' '.join(error.messages)}")
     else:
         if version.pk != current.pk:
-            messages.success(request, f"Restored version {old.number} as version {version.number}.")
+            messages.success(
+                request,
+                f"Restored version {old.number} as version {version.number}. "
+                "Today's queue is being rebuilt with it.",
+            )
         else:
             messages.info(request, f"Nothing changed: version {version.number} already has these settings.")
     return redirect("rules:policy_history", brand=membership.brand.slug)
