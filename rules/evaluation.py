@@ -32,9 +32,9 @@ from rules.models import PolicyVersion, Suggestion, SuggestionStatus
 from rules.policy import SIGNALS, Decisions, PolicySettings, Verdict, decide
 from rules.population import decide_followers
 from rules.signals import (  # the harmful signal's values for its parts, to read stored values back
-    _HARMFUL_LABEL,
-    _NEAR_IMPERSONATION,
     ENGAGEMENT_WINDOW_DAYS,
+    HARMFUL_LABEL_VALUE,
+    NEAR_IMPERSONATION_VALUE,
     BrandContext,
     FollowerColumns,
     engagement_weight,
@@ -167,35 +167,13 @@ class _ProfileColumns:
         }
 
 
-def _demo_index(platform_ids: Sequence[str]) -> Ints:
-    return np.fromiter(
-        (int(i.partition(":")[2]) for i in platform_ids), dtype=np.int64, count=len(platform_ids)
-    )
-
-
-class _Presence:
-    """Whether demo followers followed the brand at each earlier sync of ``demo``'s world.
-
-    What ``DemoConnector(..., sync_number=sync).relationships(ids)`` answers as ``followed_by``, read from the
-    demo's (private) world as one numpy operation: through ``relationships`` a sync costs five seconds for a
-    million followers, through the world a tenth of one. tests/rules/test_evaluation.py checks they agree.
-    """
-
-    def __init__(self, demo: DemoConnector, platform_ids: Sequence[str]) -> None:
-        self._world = demo._world
-        self._slots = self._world.slots(_demo_index(platform_ids))
-
-    def at(self, sync: int) -> Bools:
-        return self._world.following_at(self._slots, sync)
-
-
 def follow_history(demo: DemoConnector, platform_ids: Sequence[str], syncs: int) -> dict[str, Floats]:
     """What daily syncs 0 … ``syncs`` (the last one now) record of each follower, as accounts/sync.py records
     it: follows (the first one seen, and every return), unfollows, the shortest follow that ended in an unfollow
     (from the sync that saw the follow to the sync that missed it), and when the first and latest follows were
     seen."""
     count = len(platform_ids)
-    presence = _Presence(demo, platform_ids)
+    presence = demo.follow_presence(platform_ids)
     follows = np.zeros(count)
     unfollows = np.zeros(count)
     shortest = np.full(count, np.inf)
@@ -203,7 +181,7 @@ def follow_history(demo: DemoConnector, platform_ids: Sequence[str], syncs: int)
     run_start = np.full(count, -1, dtype=np.int64)
     before = np.zeros(count, dtype=np.bool_)
     for sync in range(syncs + 1):
-        present = presence.at(sync)
+        present = presence(sync)
         started, ended = present & ~before, before & ~present
         follows += started
         unfollows += ended
@@ -458,8 +436,8 @@ def stored_flags(harmful: Floats) -> dict[str, Bools]:
     exact = value >= 1.0
     return {
         "blocklisted": exact,
-        "impersonation": exact | (value == _NEAR_IMPERSONATION),
-        "harmful_label": value == _HARMFUL_LABEL,
+        "impersonation": exact | (value == NEAR_IMPERSONATION_VALUE),
+        "harmful_label": value == HARMFUL_LABEL_VALUE,
     }
 
 

@@ -753,8 +753,8 @@ def customer(cols: FollowerColumns, ctx: BrandContext) -> SignalResult:
 
 # --- harmful ------------------------------------------------------------------------------------------------
 
-_NEAR_IMPERSONATION = 0.8
-_HARMFUL_LABEL = 0.9
+NEAR_IMPERSONATION_VALUE: Final = 0.8  # the harmful value of a name one letter off the brand's
+HARMFUL_LABEL_VALUE: Final = 0.9  # the harmful value of a harmful moderation label
 
 
 def harmful(cols: FollowerColumns, ctx: BrandContext) -> SignalResult:
@@ -763,7 +763,7 @@ def harmful(cols: FollowerColumns, ctx: BrandContext) -> SignalResult:
     blocked = _flag(np.logical_or.reduce(_blocklisted(cols, ctx._blocklist)))
     copies = _impersonations(cols, ctx)
     labelled = _has_label(cols, HARMFUL_LABELS)
-    values = np.maximum.reduce([blocked, copies, labelled * _HARMFUL_LABEL])
+    values = np.maximum.reduce([blocked, copies, labelled * HARMFUL_LABEL_VALUE])
 
     def reasons(index: int) -> list[Reason]:
         texts = [
@@ -908,7 +908,7 @@ class _Targets:
             for target in self.exact
             if len(target) >= 4
         )
-        return _NEAR_IMPERSONATION if near else 0.0
+        return NEAR_IMPERSONATION_VALUE if near else 0.0
 
 
 def _pieces(target: str) -> tuple[str, ...]:

@@ -1381,6 +1381,14 @@ class DemoConnector:
             raise NotFound(f"demo account {platform_id} not found")
         return self._world.true_classes(indices)[0]
 
+    def follow_presence(self, ids: Sequence[str]) -> Callable[[int], npt.NDArray[np.bool_]]:
+        """Ground truth for evaluations: a function telling, for daily sync n, which of `ids` (all of this
+        world) followed the brand then, what `relationships` would answer as `followed_by` at that sync, in one
+        numpy operation and without the rate limit."""
+        indices = np.fromiter((int(i.removeprefix(ID_PREFIX)) for i in ids), dtype=np.int64, count=len(ids))
+        slots = self._world.slots(indices)
+        return lambda sync: self._world.following_at(slots, sync)
+
     def ground_truth(self, ids: Iterable[str]) -> dict[str, TrueClass]:
         """The true class of each known id (unknown ids are left out)."""
         indices = self._known_indices(list(ids))
