@@ -149,7 +149,9 @@ def account_detail(request: AuthedRequest, brand: str, account_id: int) -> HttpR
 @require_GET
 def account_progress(request: AuthedRequest, brand: str, account_id: int) -> HttpResponse:
     membership = membership_for(request.user, brand)
-    account = _account(membership, account_id)
+    # A page left open on an account disconnected meanwhile polls here: answer with its (now idle) progress,
+    # which stops the polling, rather than a 404 every second.
+    account = get_object_or_404(ConnectedAccount, pk=account_id, brand=membership.brand)
     return render(request, "accounts/account_detail.html#sync-progress", _detail_context(membership, account))
 
 

@@ -525,6 +525,18 @@ def test_the_detail_page_polls_for_progress_while_a_run_is_queued(brand: Brand, 
     assert "Followers sync: waiting for a worker" in page
 
 
+def test_a_page_left_open_on_a_disconnected_account_stops_polling_instead_of_failing(
+    brand: Brand, owner: User, viewer: User
+) -> None:
+    account = make_account(brand)
+    SyncRun.objects.create(account=account, expected_total=1000)
+    connections.disconnect(account, by=owner)
+
+    partial = progress_of(client_for(viewer), account)
+
+    assert "hx-trigger" not in partial
+
+
 def test_the_progress_partial_shows_seen_of_expected_while_a_run_is_running(
     brand: Brand, viewer: User
 ) -> None:
