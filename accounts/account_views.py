@@ -18,7 +18,7 @@ from accounts.forms import BlueskyConnectForm, CustomerUploadForm, DemoConnectFo
 from accounts.http import AuthedRequest
 from accounts.models import ConnectedAccount, Customer, Membership, Role, SyncKind, SyncRun
 from accounts.permissions import can_administer, can_review, membership_for
-from accounts.platforms.base import PlatformError
+from accounts.platforms.base import PlatformError, PlatformUnavailable
 
 MASTODON_SESSION_KEY = "mastodon_oauth"
 
@@ -69,6 +69,8 @@ def connect_mastodon(request: AuthedRequest, brand: str) -> HttpResponse:
             )
         except ValueError:
             form.add_error("instance", "That does not look like a Mastodon server address.")
+        except PlatformUnavailable as error:
+            form.add_error("instance", f"{error}. Check the address, or try again later.")
         except PlatformError as error:
             form.add_error("instance", f"The server did not accept Followback: {error}")
         else:
