@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -23,12 +23,6 @@ from tests.workers import wait_until
 pytestmark = pytest.mark.browser
 
 StartWorker = Callable[..., subprocess.Popen]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeMastodon]:
-    with FakeMastodon(follower_count=0) as server:
-        yield server
 
 
 def test_an_approver_retries_a_failed_follow_and_sees_it_followed(

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -31,12 +31,6 @@ from tests.workers import wait_until
 pytestmark = pytest.mark.browser
 
 StartWorker = Callable[..., subprocess.Popen]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeMastodon]:
-    with FakeMastodon(follower_count=0) as server:
-        yield server
 
 
 def pending_suggestion(account: ConnectedAccount, platform_id: str, handle: str) -> Suggestion:

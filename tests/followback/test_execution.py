@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -81,12 +80,6 @@ def audit_verbs(action: FollowAction) -> list[str]:
 
 
 # Fixtures.
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeMastodon]:
-    with FakeMastodon(follower_count=0) as server:
-        yield server
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -24,12 +23,6 @@ from tests.fakes.mastodon import FakeMastodon
 from tests.followback.test_execution import approved_suggestion, follow_action, mastodon_account, set_policy
 
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeMastodon]:
-    with FakeMastodon(follower_count=0) as server:
-        yield server
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ while the platform was answering."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -23,12 +23,6 @@ from tests.workers import wait_until
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 StartWorker = Callable[..., subprocess.Popen]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeMastodon]:
-    with FakeMastodon(follower_count=0) as server:
-        yield server
 
 
 @pytest.fixture

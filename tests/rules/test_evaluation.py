@@ -1,15 +1,13 @@
 """Evaluating a policy: on the demo population with ground truth, and against reviewers' recorded decisions."""
 
 from dataclasses import replace
-from datetime import timedelta
 from io import StringIO
 
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
-from django.utils import timezone
 
-from accounts.models import ConnectedAccount, Follower, Platform
+from accounts.models import ConnectedAccount, Platform
 from accounts.platforms.demo import DemoConnector, TrueClass
 from rules import evaluation, queue, services
 from rules.evaluation import (
@@ -26,6 +24,7 @@ from rules.evaluation import (
 )
 from rules.models import Suggestion, SuggestionStatus
 from rules.policy import PolicySettings, Verdict
+from tests.rules.test_queue import follower
 
 SIZE = 3_000
 SEED = 7
@@ -234,16 +233,6 @@ def test_stored_decisions_are_decided_by_the_same_rules_as_followers():
 def account(brand) -> ConnectedAccount:
     return ConnectedAccount.objects.create(brand=brand, platform=Platform.DEMO, platform_user_id="acme-demo",
                                            handle="acme.demo")  # fmt: skip
-
-
-def follower(account, handle: str, **fields) -> Follower:
-    now = timezone.now()
-    profile = {"display_name": handle.title(), "bio": "Coffee lover and runner", "avatar_is_default": False,
-               "created_at": now - timedelta(days=900), "followers_count": 300, "following_count": 250,
-               "posts_count": 1200, "last_post_at": now - timedelta(days=2)}  # fmt: skip
-    return Follower.objects.create(
-        account=account, platform_id=handle, handle=handle, **{**profile, **fields}
-    )
 
 
 def decide(brand, status: SuggestionStatus, *handles: str) -> None:
