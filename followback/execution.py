@@ -240,9 +240,15 @@ def execute_follow(action_id: int) -> FollowAction | None:
     """Carry a follow forward: to done, failed, a wait (rate limit, cap) or a later check with the platform."""
     if claim_job(FollowAction, action_id) is None:
         return None
-    action = FollowAction.objects.select_related("account", "follower", "brand").get(pk=action_id)
+    action = FollowAction.objects.select_related("account", "follower", "brand", "suggestion").get(
+        pk=action_id
+    )
     if action.state not in FollowState.in_flight():  # cancelled, or finished by an earlier run
         finish_job(action)
+        return action
+    if not _belongs_together(action):
+        log.error("follow action %s: its brand, account, follower and suggestion do not match", action.pk)
+        _fail(action, "Not followed: this follow's records do not belong to one brand.", platform_reason="")
         return action
     if problem := _account_unusable(action.account):
         _fail(action, f"Not followed: {problem}. Retry once it is connected.", platform_reason="")
@@ -257,6 +263,18 @@ def execute_follow(action_id: int) -> FollowAction | None:
         if hasattr(connector, "close"):
             connector.close()
     return action
+
+
+def _belongs_together(action: FollowAction) -> bool:
+    """The worker trusts nothing it is handed: one brand, its account, that account's follower, their suggestion."""
+    suggestion = action.suggestion
+    return (
+        action.account.brand_id == action.brand_id
+        and action.follower.account_id == action.account_id
+        and suggestion.brand_id == action.brand_id
+        and suggestion.account_id == action.account_id
+        and suggestion.follower_id == action.follower_id
+    )
 
 
 def _run(action: FollowAction, connector: Any) -> None:

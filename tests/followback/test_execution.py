@@ -270,6 +270,27 @@ def test_a_queued_follow_runs_once_and_is_recorded_as_done(
     assert account.following_count == 101
 
 
+def test_a_follow_whose_records_belong_to_two_brands_makes_no_platform_call(
+    approver, account, suggestion, fake, other_brand, no_undo_window
+):
+    action = queue_follow(suggestion, approver)
+    elsewhere = mastodon_account(other_brand, fake, platform_user_id="999", handle="other@fake.social")
+    FollowAction.objects.filter(pk=action.pk).update(account=elsewhere)
+
+    execute_follow(action.pk)
+
+    action = refreshed(action)
+    assert action.state == FollowState.FAILED
+    assert (
+        "do not belong to one brand"
+        in action.last_error
+        + action.waiting_reason
+        + action.platform_reason
+        + (AuditEvent.objects.filter(verb="follow.failed").values_list("summary", flat=True).first() or "")
+    )
+    assert fake.requests == []
+
+
 def test_a_follow_of_a_locked_account_is_a_request_and_says_so(approver, account, fake, no_undo_window):
     locked = fake.add_account("private@remote.example", locked=True)
     action = queue_follow(approved_suggestion(account, locked, "private@remote.example"), approver)
