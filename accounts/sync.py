@@ -331,6 +331,13 @@ class PassPaused(Exception):
 
 def sync_follower_pages(run: SyncRun, connector: Any, deadline: datetime) -> None:
     """Page through followers from the run's saved cursor to the end, or until paused."""
+    if run.complete:
+        return  # a worker died after the pass ended: only the run's own ending is left
+    if run.pages and not run.cursor:
+        # A worker died after writing the last page (whose empty cursor means "no more"), before the pass ended:
+        # without this, the empty cursor would read as "not started" and page through everyone again.
+        finish_follower_pass(run)
+        return
     full_profiles = run.account.platform != Platform.BLUESKY
     for page in connector.iter_follower_pages(run.cursor or None):
         apply_follower_page(run, page, full_profiles=full_profiles)

@@ -40,12 +40,14 @@ class ScriptedConnector:
         self.error = error or PlatformUnavailable("connection reset")
         self.rate_limit = None
         self.profiles: dict[str, ProfileData] = {}
+        self.pages_served = 0
 
     def iter_follower_pages(self, cursor: str | None) -> Iterator[FollowerPage]:
         for number in range(int(cursor or 0), len(self.pages)):
             if number == self.fail_at:
                 raise self.error
             last = number == len(self.pages) - 1
+            self.pages_served += 1
             yield FollowerPage(self.pages[number], None if last else str(number + 1))
 
     def get_profiles(self, ids: list[str]) -> list[ProfileData]:
@@ -157,6 +159,24 @@ def test_a_crashed_run_resumes_from_its_saved_page_without_loss_or_duplicates(ac
     assert (claimed.status, claimed.pages, claimed.seen, claimed.created) == (JobStatus.DONE, 4, 40, 40)
     assert Follower.objects.count() == 40
     assert FollowEvent.objects.count() == 40
+
+
+def test_a_worker_dying_after_the_last_page_ends_the_pass_without_paging_again(account, use_connector):
+    pages = pages_of(range(0, 10), range(10, 20))
+    run = SyncRun.objects.create(account=account)
+    # Every page written, then the worker died before the pass ended.
+    sync.apply_follower_page(run, FollowerPage(pages[0], "1"))
+    sync.apply_follower_page(run, FollowerPage(pages[1], None))
+    assert (run.cursor, run.pages, run.complete) == ("", 2, False)
+    connector = ScriptedConnector(pages)
+    use_connector(connector)
+    claimed = claim_job(SyncRun, run.pk)
+    assert claimed is not None
+    sync.execute_sync(claimed)
+    claimed.refresh_from_db()
+    assert (claimed.status, claimed.complete, claimed.pages, claimed.seen) == (JobStatus.DONE, True, 2, 20)
+    assert connector.pages_served == 0
+    assert FollowEvent.objects.count() == 20
 
 
 def test_a_follower_who_comes_back_gets_a_second_follow_event(account, use_connector):
