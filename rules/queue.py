@@ -166,7 +166,7 @@ class _Build:
     def withdraw(self, ids_by_rule: dict[str, list[int]]) -> None:
         """Expire open suggestions the policy no longer makes, each noting the rule that withdrew it."""
         for rule, ids in ids_by_rule.items():
-            self.record.expired += Suggestion.objects.filter(pk__in=ids).update(
+            self.record.expired += Suggestion.objects.filter(pk__in=ids, status__in=OPEN).update(
                 status=SuggestionStatus.EXPIRED, rule=rule
             )
 
@@ -258,7 +258,9 @@ def _save(build: _Build) -> None:
     expired = [suggestion for suggestion in build.refreshed if suggestion.expires_at <= build.now]
     for suggestion in expired:
         suggestion.status = SuggestionStatus.EXPIRED
-    Suggestion.objects.bulk_update(
+    # Only rows still open: a person may have decided one while the build ran (the build locks the brand, a
+    # decision locks its suggestion), and that decision wins.
+    Suggestion.objects.filter(status__in=OPEN).bulk_update(
         build.refreshed, ["policy_version", "status", "score", "rule", "signals", "reasons"], batch_size=1000
     )
     slots = max(0, build.queue_size - (len(build.refreshed) - len(expired)))

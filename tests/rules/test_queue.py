@@ -212,3 +212,19 @@ def test_held_rows_are_kept_while_unchanged_and_replaced_when_the_rule_changes(b
     assert replaced.pk != kept.pk
     assert replaced.policy_version != kept.policy_version
     assert first.held == 1
+
+
+def test_a_decision_taken_while_the_build_runs_is_not_overwritten(brand, owner, account, monkeypatch):
+    follower(account, "loyal", is_customer=True)
+    queue.build_daily_queue(brand)
+    pending = Suggestion.objects.pending().get()
+    read_followers = queue._follower_batches
+
+    def decided_meanwhile(*args, **kwargs):
+        # A reviewer's approval commits after the build has read the open suggestions.
+        Suggestion.objects.filter(pk=pending.pk).update(status=SuggestionStatus.AWAITING_APPROVAL)
+        yield from read_followers(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "_follower_batches", decided_meanwhile)
+    queue.build_daily_queue(brand)
+    assert Suggestion.objects.get(pk=pending.pk).status == SuggestionStatus.AWAITING_APPROVAL
