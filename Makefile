@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/followback
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: setup run test test-devnet lint typecheck check clean
+.PHONY: setup run test test-devnet bench lint typecheck check clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt package.json package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,15 @@ test-devnet: setup devnet/node_modules/.installed
 	bin/ensure-test-services
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
 	  $(PY) -m pytest -m bluesky_devnet tests/platforms/test_bluesky_devnet.py
+
+# Benchmarks of issue 6 (docs/performance.md): BENCH_ARGS="--scale 0.01" runs the one-minute version. The full run
+# creates and migrates the database if needed, and seeds and syncs the 1,000,000-follower demo brand when it is missing.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fb_bench
+BENCH_BROKER_URL ?= redis://127.0.0.1:6379/9
+
+bench: setup
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(BENCH_BROKER_URL)} \
+	  $(PY) bench/run.py $(BENCH_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

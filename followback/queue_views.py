@@ -33,7 +33,7 @@ from accounts.models import ConnectedAccount, Membership, Role
 from accounts.permissions import can_approve, can_review, membership_for
 from followback import review
 from followback.models import Comment, Decision, DecisionKind
-from followback.templatetags.queue_tags import capped_count
+from followback.templatetags.queue_tags import COUNT_LIMIT
 from rules.models import Suggestion, SuggestionStatus
 from rules.services import current_policy
 
@@ -162,8 +162,19 @@ def _tab_queryset(brand_id: int, tab: Tab) -> QuerySet[Suggestion]:
 
 
 def tab_counts(brand_id: int) -> dict[str, int]:
-    """One capped COUNT per tab (see docs/review.md): each reads at most COUNT_LIMIT + 1 index entries."""
-    return {tab.value: capped_count(_tab_queryset(brand_id, tab)) for tab in Tab}
+    """A capped COUNT per tab (see docs/review.md), each reading at most COUNT_LIMIT + 1 index entries, all five
+    as scalar subqueries of one statement: one round trip instead of five (see docs/performance.md)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for tab in Tab:
+        capped = _tab_queryset(brand_id, tab).order_by().values("pk")[: COUNT_LIMIT + 1]
+        sql, tab_params = capped.query.sql_with_params()
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS capped_{tab.value})")  # noqa: S608 (compiled, bound params)
+        params.extend(tab_params)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        row = cursor.fetchone()
+    return {tab.value: int(count) for tab, count in zip(Tab, row, strict=True)}
 
 
 def _filtered(brand_id: int, form: QueueFilterForm) -> QuerySet[Suggestion]:
@@ -192,9 +203,18 @@ def _filtered(brand_id: int, form: QueueFilterForm) -> QuerySet[Suggestion]:
     return suggestions
 
 
-def queue_page(brand_id: int, form: QueueFilterForm, size: int | None = None) -> QueuePage:
-    """One page of the tab, best score first, after the (score, id) the `after` cursor names: one query."""
+def queue_page(
+    brand_id: int,
+    form: QueueFilterForm,
+    size: int | None = None,
+    accounts: Sequence[ConnectedAccount] = (),
+) -> QueuePage:
+    """One page of the tab, best score first, after the (score, id) the `after` cursor names: one query.
+
+    Rows share the brand's few connected accounts: given them (`accounts`, already read for the filter), each row
+    takes its own from that list instead of a joined copy per row."""
     size = size or PAGE_SIZE
+    by_id = {account.pk: account for account in accounts}
     suggestions = _filtered(brand_id, form)
     if after := form.value("after"):
         score, last_id = (int(part) for part in after.split("."))
@@ -206,11 +226,14 @@ def queue_page(brand_id: int, form: QueueFilterForm, size: int | None = None) ->
         .annotate(n=Count("id"))
         .values("n")
     )
+    related = ["follower", "proposed_by", "decided_by"] + ([] if by_id else ["account"])
     rows = list(
-        suggestions.select_related("follower", "account", "proposed_by", "decided_by")
+        suggestions.select_related(*related)
         .annotate(comment_count=Coalesce(Subquery(comments, output_field=IntegerField()), Value(0)))
         .order_by("-score", "id")[: size + 1]
     )
+    for row in rows if by_id else ():
+        row.account = by_id[row.account_id]
     if len(rows) <= size:
         return QueuePage(rows, None)
     last = rows[size - 1]
@@ -232,7 +255,7 @@ def _queue_context(
         "tab": form.current_tab,
         "tabs": [(tab, counts[tab.value]) for tab in Tab],
         "queue_counts": counts,
-        "page": queue_page(brand.pk, form),
+        "page": queue_page(brand.pk, form, accounts=accounts),
         "accounts": accounts,
         "second_approver": policy.second_approver,
         "can_review": can_review(membership),

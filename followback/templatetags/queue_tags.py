@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from accounts.models import Brand
 from rules.models import Suggestion
@@ -30,6 +34,51 @@ def count_label(count: int) -> str:
 def external_url(url: str) -> str:
     """A platform's profile or avatar link, only when it is plain http(s); anything else becomes empty."""
     return url if url.startswith(("https://", "http://")) else ""
+
+
+# An id no real suggestion has, reversed once per URL name and brand, then replaced by each row's id.
+_ROW_ID_PLACEHOLDER = 9_081_726_354_453_627_189
+
+
+@lru_cache(maxsize=1024)
+def _row_url_parts(name: str, brand: str, urlconf: str | None, script_prefix: str) -> tuple[str, str]:
+    url = reverse(name, urlconf=urlconf, kwargs={"brand": brand, "suggestion_id": _ROW_ID_PLACEHOLDER})
+    prefix, _, suffix = url.partition(str(_ROW_ID_PLACEHOLDER))
+    return prefix, suffix
+
+
+@register.simple_tag
+def suggestion_url(name: str, brand: str, suggestion_id: int | str) -> str:
+    """`{% url name brand=… suggestion_id=… %}` for a queue row, without resolving the URL pattern for every row
+    (the queue page renders 50 rows with two links each; see docs/performance.md)."""
+    prefix, suffix = _row_url_parts(name, brand, get_urlconf(), get_script_prefix())
+    return f"{prefix}{int(suggestion_id)}{suffix}"
+
+
+@register.simple_tag(takes_context=True)
+def row_form_fields(context: template.Context) -> SafeString:
+    """The hidden fields of every decision form on a row: `{% csrf_token %}`, `next` (this page) and `tab`.
+
+    They are the same for every row of a page, so they are built once per render and reused: three forms on each of
+    50 rows otherwise resolve them 150 times (see docs/performance.md)."""
+    here, tab = context.get("here", ""), getattr(context.get("tab"), "value", "")
+    key = f"row_form_fields {tab} {here}"
+    fields = context.render_context.get(key)
+    if fields is None:
+        token = context.get("csrf_token")
+        csrf = (
+            ""
+            if not token or token == "NOTPROVIDED"
+            else format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', token)
+        )
+        fields = format_html(
+            '{}<input type="hidden" name="next" value="{}"><input type="hidden" name="tab" value="{}">',
+            csrf,
+            here,
+            tab,
+        )
+        context.render_context[key] = fields
+    return fields
 
 
 @register.inclusion_tag("followback/queue_badge.html", takes_context=True)
