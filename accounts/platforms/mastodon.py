@@ -269,7 +269,7 @@ def _text(value: object) -> str:
 
 def _count(value: object) -> int:
     """A non-negative count; negative, absurd or non-numeric values become 0."""
-    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+    if isinstance(value, str) and _DIGITS.fullmatch(value := value.strip()):
         value = int(value)
     if isinstance(value, float):
         value = int(value) if math.isfinite(value) else 0
@@ -307,7 +307,7 @@ def _replies_to(status: object, account_id: str) -> bool:
 
 
 def _header_count(value: str | None) -> int | None:
-    if value is None or not _DIGITS.fullmatch(value.strip()):
+    if value is None or not _DIGITS.fullmatch(value := value.strip()):
         return None
     return int(value)
 
@@ -315,7 +315,7 @@ def _header_count(value: str | None) -> int | None:
 def _parse_reset(value: str | None) -> datetime | None:
     if value is None:
         return None
-    if not _EPOCH.fullmatch(value.strip()):
+    if not _EPOCH.fullmatch(value := value.strip()):
         return parse_datetime(value)
     try:
         return datetime.fromtimestamp(float(value), UTC)
@@ -327,7 +327,7 @@ def _retry_after_seconds(value: str | None, now: datetime) -> float | None:
     """``Retry-After`` as seconds from now: either delta-seconds or an HTTP date."""
     if value is None:
         return None
-    if _DIGITS.fullmatch(value.strip()):
+    if _DIGITS.fullmatch(value := value.strip()):
         return float(value)
     try:
         when = parsedate_to_datetime(value)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +25,23 @@ from accounts.platforms.mastodon import (
     parse_relationship,
 )
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "mastodon"
+
+def recorded_fixtures() -> Path:
+    """`shared/fixtures/mastodon` beside the checkout, or beside the repository it was cloned from (a CI run
+    in a fresh clone elsewhere); FOLLOWBACK_RECORDED_FIXTURES names another place."""
+    if named := os.environ.get("FOLLOWBACK_RECORDED_FIXTURES"):
+        return Path(named)
+    checkout = Path(__file__).resolve().parents[2]
+    origin = subprocess.run(
+        ["git", "-C", str(checkout), "config", "--get", "remote.origin.url"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    homes = [checkout, *([Path(origin)] if origin and Path(origin).is_dir() else [])]
+    places = [home.parent / "shared" / "fixtures" / "mastodon" for home in homes]
+    return next((place for place in places if place.is_dir()), places[0])
+
+
+FIXTURES = recorded_fixtures()
 CASSETTES = sorted(FIXTURES.glob("*.yaml"))
 INSTANCE = "http://localhost:3000"
 
