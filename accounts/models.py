@@ -342,6 +342,9 @@ class Follower(models.Model):
     shortest_follow_seconds = models.BigIntegerField(null=True, blank=True)
     profile_refreshed_at = models.DateTimeField(null=True, blank=True)
     is_customer = models.BooleanField(default=False)
+    # The connected account follows this follower back: read from the platform's following list at each sync,
+    # and set when Followback's own follow is done.
+    brand_follows = models.BooleanField(db_default=False)
 
     objects = FollowerQuerySet.as_manager()
 

@@ -32,7 +32,7 @@ from django.utils import timezone
 from accounts.connections import connector_for, mark_auth_expired
 from accounts.crypto import CredentialsUnreadable
 from accounts.jobs import JobStatus, claim_job, defer_job, fail_job, finish_job, send_jobs
-from accounts.models import AccountStatus, ConnectedAccount, User
+from accounts.models import AccountStatus, ConnectedAccount, Follower, User
 from accounts.platforms.base import (
     AuthExpired,
     BadPayload,
@@ -355,6 +355,7 @@ def _succeed(action: FollowAction, result: FollowResult, *, reconciled: bool) ->
             ConnectedAccount.objects.filter(pk=action.account_id).update(
                 following_count=F("following_count") + 1
             )
+            Follower.objects.filter(pk=follower.pk).update(brand_follows=True)
         verb = "followed" if result.following else "asked to follow"
         found = " (found already done when checking after an interrupted attempt)" if reconciled else ""
         record(
