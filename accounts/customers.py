@@ -139,6 +139,8 @@ def import_customers(brand: Brand, data: bytes, *, by: User) -> ImportReport:
 
 def match_customers(brand: Brand) -> int:
     """Flag every follower of the brand whose handle is on the customer list; returns how many are customers."""
+    if not Customer.objects.filter(brand=brand).exists():
+        return 0  # nothing to match, and no reason to sample a million followers' statistics
     refresh_planner_statistics(Customer, Follower)
     on_list = Customer.objects.filter(brand=brand, handle=Lower(OuterRef("handle")))
     Follower.objects.filter(account__brand=brand, is_customer=False).filter(Exists(on_list)).update(

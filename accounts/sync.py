@@ -10,12 +10,16 @@ seen marked as unfollowed, with one UPDATE.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
+from django import db
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
@@ -104,8 +108,7 @@ def _stage(cursor: CursorWrapper, profiles: Iterable[ProfileData]) -> int:
     if _vendor() == "postgresql":
         defs = ", ".join(f"{name} {kind}" for name, kind in zip(PROFILE_COLUMNS, _COLUMN_TYPES, strict=True))
         cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS fb_stage ({defs}, follower_id bigint, following_before boolean)"
-            " ON COMMIT DELETE ROWS"
+            f"CREATE TEMP TABLE IF NOT EXISTS fb_stage ({defs}, follower_id bigint) ON COMMIT DELETE ROWS"
         )
         cursor.execute(
             "DELETE FROM fb_stage"
@@ -114,9 +117,7 @@ def _stage(cursor: CursorWrapper, profiles: Iterable[ProfileData]) -> int:
             for profile in unique.values():
                 copy.write_row(_profile_row(profile, adapt))
     else:
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS fb_stage ({_COLUMNS}, follower_id, following_before)"
-        )
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS fb_stage ({_COLUMNS}, follower_id)")
         cursor.execute("DELETE FROM fb_stage")
         placeholders = ", ".join(["%s"] * len(PROFILE_COLUMNS))
         cursor.executemany(
@@ -126,25 +127,42 @@ def _stage(cursor: CursorWrapper, profiles: Iterable[ProfileData]) -> int:
     return len(unique)
 
 
-def _look_up_staged_followers(cursor: CursorWrapper, account_id: int) -> tuple[int, int]:
-    """Note each staged row's stored follower and whether they were following; returns (new, returning)."""
-    cursor.execute(
-        f"""
-        UPDATE fb_stage SET (follower_id, following_before) = (
-            {_follower_column_of_staged_row("id, is_following", "fb_stage")})
-        """,
-        {"account": account_id},
+def _write_recording_follow_events(
+    cursor: CursorWrapper, write: str, params: dict[str, Any]
+) -> tuple[int, int, int]:
+    """Run `write`, an INSERT or UPDATE of followers, and record a follow event of `params["kind"]` for each row it
+    touched that `came` (its RETURNING columns are id, created, came); returns (rows written, created, came).
+
+    On PostgreSQL the events are written by the same statement; on SQLite the ids make one round trip.
+    """
+    if _vendor() == "postgresql":
+        cursor.execute(
+            f"""
+            WITH written AS ({write}),
+            events AS (INSERT INTO accounts_followevent (follower_id, kind, at, sync_run_id)
+                       SELECT id, %(kind)s, %(now)s, %(run)s FROM written WHERE came)
+            SELECT COUNT(*), COUNT(*) FILTER (WHERE created), COUNT(*) FILTER (WHERE came) FROM written
+            """,
+            params,
+        )
+        written, created, came = cursor.fetchone()
+        return int(written), int(created), int(came)
+    cursor.execute(write, params)
+    rows = cursor.fetchall()
+    cursor.executemany(
+        "INSERT INTO accounts_followevent (follower_id, kind, at, sync_run_id) VALUES (%s, %s, %s, %s)",
+        [
+            (follower_id, params["kind"], params["now"], params["run"])
+            for follower_id, _, came in rows
+            if came
+        ],
     )
-    cursor.execute(
-        "SELECT COALESCE(SUM(CASE WHEN following_before IS NULL THEN 1 ELSE 0 END), 0),"
-        " COALESCE(SUM(CASE WHEN following_before = FALSE THEN 1 ELSE 0 END), 0) FROM fb_stage"
-    )
-    new, returning = cursor.fetchone()
-    return int(new), int(returning)
+    return len(rows), sum(1 for row in rows if row[1]), sum(1 for row in rows if row[2])
 
 
-def _upsert_followers(cursor: CursorWrapper, account_id: int, now: Any, refreshed: Any) -> int:
-    """Insert new followers and rewrite changed or returning ones; unchanged rows are not touched."""
+def _upsert_followers(cursor: CursorWrapper, params: dict[str, Any]) -> PageResult:
+    """Insert new followers and rewrite changed or returning ones, with a follow event for each new or returning
+    one; unchanged rows are not touched. A new row is one first followed now, a returning one last followed now."""
     select_columns = _COLUMNS.replace("labels", "labels::jsonb") if _vendor() == "postgresql" else _COLUMNS
     stored = ", ".join(f"accounts_follower.{name}" for name in _STORED)
     incoming = ", ".join(f"excluded.{name}" for name in _STORED)
@@ -153,7 +171,8 @@ def _upsert_followers(cursor: CursorWrapper, account_id: int, now: Any, refreshe
         if _vendor() == "postgresql"
         else f"({stored}) IS NOT ({incoming})"
     )
-    cursor.execute(
+    written, created, came = _write_recording_follow_events(
+        cursor,
         f"""
         INSERT INTO accounts_follower (account_id, {_COLUMNS}, is_following, first_followed_at, last_followed_at,
                                        follow_count, unfollow_count, is_customer, profile_refreshed_at)
@@ -168,58 +187,62 @@ def _upsert_followers(cursor: CursorWrapper, account_id: int, now: Any, refreshe
             follow_count = accounts_follower.follow_count
                            + CASE WHEN accounts_follower.is_following THEN 0 ELSE 1 END
         WHERE NOT accounts_follower.is_following OR {changed}
+        RETURNING id, first_followed_at = %(now)s AS created, last_followed_at = %(now)s AS came
         """,
-        {"account": account_id, "now": now, "refreshed": refreshed},
+        params,
     )
-    return cursor.rowcount
+    return PageResult(seen=0, created=created, updated=written - came, refollowed=came - created)
 
 
-def apply_follower_page(run: SyncRun, page: FollowerPage, *, full_profiles: bool = True) -> PageResult:
-    """Write one page of followers and move the run's cursor past it, in one transaction.
+def _mark_seen(cursor: CursorWrapper, params: dict[str, Any]) -> None:
+    """Note the staged followers who were already following before this pass, for finish_follower_pass; those
+    who started (again) during the pass were last followed after it started."""
+    cursor.execute(
+        f"""
+        INSERT INTO accounts_seenfollower (sync_run_id, follower_id)
+        SELECT %(run)s, id FROM (
+            SELECT ({_follower_column_of_staged_row("id")} AND f.last_followed_at < %(started)s) AS id FROM fb_stage s
+        ) AS seen WHERE id IS NOT NULL
+        ON CONFLICT DO NOTHING
+        """,
+        params,
+    )
+
+
+def apply_follower_page(
+    run: SyncRun, page: FollowerPage, *, full_profiles: bool = True, platform_pages: int = 1
+) -> PageResult:
+    """Write one page of followers (joined from `platform_pages` of the platform's) and move the run's cursor past
+    it, in one transaction.
 
     `full_profiles` says the page carries complete profiles (Mastodon, demo), so they count as refreshed;
     Bluesky's follower pages lack counts, which a profiles pass fills in.
     """
-    db_now = connection.ops.adapt_datetimefield_value(timezone.now())
-    params = {"account": run.account_id, "run": run.pk, "now": db_now, "kind": FollowEventKind.FOLLOW.value}
+    now = timezone.now()
+    if run.started_at is None:
+        run.started_at = now
+        run.save(update_fields=["started_at"])
+    adapt = connection.ops.adapt_datetimefield_value
+    db_now = adapt(now)
+    params = {
+        "account": run.account_id, "run": run.pk, "now": db_now, "started": adapt(run.started_at),
+        "refreshed": db_now if full_profiles else None, "kind": FollowEventKind.FOLLOW.value,
+    }  # fmt: skip
     with transaction.atomic(), connection.cursor() as cursor:
         if _vendor() == "postgresql":
             # The run's cursor commits with its page, so a crash that loses the last commits only repeats pages.
             cursor.execute("SET LOCAL synchronous_commit = off")
         seen = _stage(cursor, page.profiles)
-        created, refollowed = _look_up_staged_followers(cursor, run.account_id)
-        written = _upsert_followers(cursor, run.account_id, db_now, db_now if full_profiles else None)
-        if created:
-            cursor.execute(
-                f"UPDATE fb_stage SET follower_id = ({_follower_column_of_staged_row('id', 'fb_stage')})"
-                " WHERE follower_id IS NULL",
-                params,
-            )
-        if created or refollowed:
-            cursor.execute(
-                """
-                INSERT INTO accounts_followevent (follower_id, kind, at, sync_run_id)
-                SELECT follower_id, %(kind)s, %(now)s, %(run)s FROM fb_stage WHERE following_before IS NOT TRUE
-                """,
-                params,
-            )
-        cursor.execute(
-            """
-            INSERT INTO accounts_seenfollower (sync_run_id, follower_id)
-            SELECT %(run)s, follower_id FROM fb_stage WHERE TRUE
-            ON CONFLICT DO NOTHING
-            """,
-            params,
-        )
-        result = PageResult(seen=seen, created=created, updated=written - created - refollowed,
-                            refollowed=refollowed)  # fmt: skip
-        _advance_run(run, page, result)
+        result = replace(_upsert_followers(cursor, params), seen=seen)
+        if seen > result.created + result.refollowed:
+            _mark_seen(cursor, params)
+        _advance_run(run, page, result, platform_pages)
     return result
 
 
-def _advance_run(run: SyncRun, page: FollowerPage, result: PageResult) -> None:
+def _advance_run(run: SyncRun, page: FollowerPage, result: PageResult, platform_pages: int) -> None:
     run.cursor = page.next_cursor or ""
-    run.pages += 1
+    run.pages += platform_pages
     run.seen += result.seen
     run.created += result.created
     run.updated += result.updated
@@ -231,32 +254,28 @@ def _advance_run(run: SyncRun, page: FollowerPage, result: PageResult) -> None:
 
 
 def finish_follower_pass(run: SyncRun) -> int:
-    """After a complete pass: everyone following before but not seen in this pass has unfollowed."""
+    """After a complete pass: everyone following since before it started but not seen in it has unfollowed."""
     now = timezone.now()
-    db_now = connection.ops.adapt_datetimefield_value(now)
+    adapt = connection.ops.adapt_datetimefield_value
     vendor = _vendor()
     followed_for = _SECONDS_SINCE_LAST_FOLLOW[vendor]
+    started = run.started_at or now
+    params = {"now": adapt(now), "started": adapt(started), "account": run.account_id, "run": run.pk,
+              "kind": FollowEventKind.UNFOLLOW.value}  # fmt: skip
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
+        _, _, unfollowed = _write_recording_follow_events(
+            cursor,
             f"""
             UPDATE accounts_follower SET is_following = FALSE, unfollowed_at = %(now)s,
                 unfollow_count = unfollow_count + 1,
                 shortest_follow_seconds = {_SMALLER[vendor]}(COALESCE(shortest_follow_seconds, {BIGGEST}),
                                                              {followed_for})
-            WHERE account_id = %(account)s AND is_following AND NOT EXISTS (
+            WHERE account_id = %(account)s AND is_following AND last_followed_at < %(started)s AND NOT EXISTS (
                 SELECT 1 FROM accounts_seenfollower s
                 WHERE s.sync_run_id = %(run)s AND s.follower_id = accounts_follower.id)
+            RETURNING id, FALSE AS created, TRUE AS came
             """,
-            {"now": db_now, "account": run.account_id, "run": run.pk},
-        )
-        unfollowed = cursor.rowcount
-        cursor.execute(
-            """
-            INSERT INTO accounts_followevent (follower_id, kind, at, sync_run_id)
-            SELECT id, %(kind)s, %(now)s, %(run)s FROM accounts_follower
-            WHERE account_id = %(account)s AND NOT is_following AND unfollowed_at = %(now)s
-            """,
-            {"kind": FollowEventKind.UNFOLLOW.value, "now": db_now, "run": run.pk, "account": run.account_id},
+            params,
         )
         cursor.execute("DELETE FROM accounts_seenfollower WHERE sync_run_id = %s", [run.pk])
         run.unfollowed = unfollowed
@@ -278,7 +297,10 @@ def apply_profiles(account: ConnectedAccount, profiles: Sequence[ProfileData]) -
     assignments = ", ".join(f"{name} = s.{name}" for name in _STORED).replace("s.labels", labels)
     with transaction.atomic(), connection.cursor() as cursor:
         _stage(cursor, profiles)
-        _look_up_staged_followers(cursor, account.pk)
+        cursor.execute(
+            f"UPDATE fb_stage SET follower_id = ({_follower_column_of_staged_row('id', 'fb_stage')})",
+            {"account": account.pk},
+        )
         cursor.execute(
             f"""
             UPDATE accounts_follower SET {assignments}, profile_refreshed_at = %s
@@ -329,6 +351,81 @@ class PassPaused(Exception):
         self.reason = reason
 
 
+WRITE_AT_LEAST = 1000
+
+
+@contextmanager
+def _reading_ahead(
+    pages: Iterator[FollowerPage], connector: object
+) -> Iterator[Iterator[tuple[FollowerPage, int]]]:
+    """The pages of `pages`, fetched by a thread while earlier ones are written, so the platform's answers,
+    parsing them and our database work overlap; small pages are joined into one of at least WRITE_AT_LEAST
+    followers, with the number of platform pages it holds. The thread asks for no page once the platform's rate
+    limit is spent, and ends with a PassPaused until it resets; errors arrive after the pages before them."""
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def hand_over(kind: str, value: Any) -> None:
+        while not stop.is_set():
+            try:
+                handoff.put((kind, value), timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                hand_over("page", page)
+                if page.next_cursor is None or stop.is_set():
+                    break
+                if (reset_at := _waiting_for_rate_limit(connector)) is not None:
+                    hand_over("error", PassPaused(reset_at, "waiting for the platform's rate limit to reset"))
+                    return
+        except Exception as error:  # handed to the writer, which raises it
+            hand_over("error", error)
+            return
+        finally:
+            db.connections.close_all()  # this thread's own, opened if the connector stored a refreshed session
+        hand_over("end", None)
+
+    def joined() -> Iterator[tuple[FollowerPage, int]]:
+        pending: list[FollowerPage] = []
+        followers = 0
+        while True:
+            kind, value = handoff.get()
+            if kind == "page":
+                pending.append(value)
+                followers += len(value.profiles)
+                if value.next_cursor is not None and followers < WRITE_AT_LEAST:
+                    continue
+            if pending:
+                yield _joined_page(pending), len(pending)
+                pending, followers = [], 0
+            if kind == "error":
+                raise value
+            if kind == "end":
+                return
+
+    fetcher = threading.Thread(target=fetch, name="follower-pages", daemon=True)
+    fetcher.start()
+    try:
+        yield joined()
+    finally:
+        stop.set()
+        fetcher.join(timeout=60)
+
+
+def _joined_page(pages: list[FollowerPage]) -> FollowerPage:
+    if len(pages) == 1:
+        return pages[0]
+    return FollowerPage(
+        profiles=[profile for page in pages for profile in page.profiles],
+        next_cursor=pages[-1].next_cursor,
+        bad_records=sum(page.bad_records for page in pages),
+    )
+
+
 def sync_follower_pages(run: SyncRun, connector: Any, deadline: datetime) -> None:
     """Page through followers from the run's saved cursor to the end, or until paused."""
     if run.complete:
@@ -339,15 +436,13 @@ def sync_follower_pages(run: SyncRun, connector: Any, deadline: datetime) -> Non
         finish_follower_pass(run)
         return
     full_profiles = run.account.platform != Platform.BLUESKY
-    for page in connector.iter_follower_pages(run.cursor or None):
-        apply_follower_page(run, page, full_profiles=full_profiles)
-        if page.next_cursor is None:
-            finish_follower_pass(run)
-            return
-        if (reset_at := _waiting_for_rate_limit(connector)) is not None:
-            raise PassPaused(reset_at, "waiting for the platform's rate limit to reset")
-        if timezone.now() >= deadline:
-            raise PassPaused(timezone.now(), "continuing in a fresh task")
+    with _reading_ahead(connector.iter_follower_pages(run.cursor or None), connector) as pages:
+        for page, platform_pages in pages:
+            apply_follower_page(run, page, full_profiles=full_profiles, platform_pages=platform_pages)
+            if page.next_cursor is None:
+                break
+            if timezone.now() >= deadline:
+                raise PassPaused(timezone.now(), "continuing in a fresh task")
     finish_follower_pass(run)
 
 

@@ -289,6 +289,8 @@ def test_a_mastodon_token_and_client_secret_are_stored_only_encrypted_and_never_
     evidence.assert_clean()
 
 
+# Committed data: a session refreshed while follower pages are read ahead is stored by that thread's connection.
+@pytest.mark.django_db(transaction=True)
 def test_a_bluesky_app_password_and_session_tokens_are_stored_only_encrypted_and_never_shown(
     brand: Brand, owner: User, settings: Any, evidence: Evidence, superuser_client: Client
 ) -> None:
