@@ -33,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import queue_build
 import sync_followers
-from sync_followers import ROOT, setup_django
+from sync_followers import ROOT, drop_bench_brands, setup_django
 
 FULL_FOLLOWERS = 1_000_000
 FULL_PENDING = 200_000
@@ -83,30 +83,6 @@ def ensure_brand(slug: str, followers: int) -> None:
     call_command("seed_demo", followers=followers, stdout=open(os.devnull, "w"))  # noqa: SIM115
     for account in ConnectedAccount.objects.filter(brand__slug=slug):
         drive_sync_runs(account.pk)
-
-
-def drop_bench_brands() -> None:
-    """Remove the throwaway brands the sync measures made (their followers first, set-based, then the rest)."""
-    from django.db import connection, transaction
-
-    from accounts.models import Brand
-
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            """SELECT c.conrelid::regclass::text, a.attname FROM pg_constraint c
-               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-               WHERE c.contype = 'f' AND c.confrelid = 'accounts_follower'::regclass"""
-        )
-        referencing = cursor.fetchall()
-        accounts = (
-            "SELECT id FROM accounts_connectedaccount"
-            " WHERE brand_id IN (SELECT id FROM accounts_brand WHERE slug LIKE 'bench-%%')"
-        )
-        followers = f"SELECT id FROM accounts_follower WHERE account_id IN ({accounts})"
-        for table, column in referencing:
-            cursor.execute(f'DELETE FROM {table} WHERE "{column}" IN ({followers})')
-        cursor.execute(f"DELETE FROM accounts_follower WHERE account_id IN ({accounts})")
-        Brand.objects.filter(slug__startswith="bench-").delete()
 
 
 # --- a real server --------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,9 +37,11 @@ def peak_rss_mb() -> float:
 
 
 def measure_ceiling(followers: int) -> dict[str, float]:
-    """Raw psycopg COPY of the follower rows into a staging table plus one INSERT … ON CONFLICT DO UPDATE."""
+    """Raw psycopg COPY of the follower rows into a staging table plus one INSERT … ON CONFLICT DO UPDATE into the
+    real followers table (for a throwaway account, removed afterwards), with its indexes and its other rows."""
     from django.db import connection
 
+    from accounts import connections
     from accounts.platforms.demo import DemoConnector
     from accounts.sync import PROFILE_COLUMNS, _profile_row
 
@@ -46,9 +49,11 @@ def measure_ceiling(followers: int) -> dict[str, float]:
     adapt = connection.ops.adapt_datetimefield_value
     rows = [_profile_row(p, adapt) for page in connector.iter_follower_pages(None) for p in page.profiles]
     columns = ", ".join(PROFILE_COLUMNS)
+    connections.send_jobs = lambda *args, **kwargs: None
+    brand, user = bench_brand("ceiling")
+    account = connections.connect_demo(brand, followers, by=user)
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS bench_followers, bench_stage")
-        cursor.execute("CREATE TABLE bench_followers (LIKE accounts_follower INCLUDING ALL)")
+        cursor.execute("DROP TABLE IF EXISTS bench_stage")
         cursor.execute(
             "CREATE TEMP TABLE bench_stage AS SELECT " + columns + " FROM accounts_follower LIMIT 0"
         )
@@ -58,27 +63,65 @@ def measure_ceiling(followers: int) -> dict[str, float]:
                 copy.write_row(row)
         updates = ", ".join(f"{c} = excluded.{c}" for c in PROFILE_COLUMNS if c != "platform_id")
         cursor.execute(
-            f"""INSERT INTO bench_followers (id, account_id, {columns}, is_following, first_followed_at,
+            f"""INSERT INTO accounts_follower (account_id, {columns}, is_following, first_followed_at,
                     last_followed_at, follow_count, unfollow_count, is_customer)
-                OVERRIDING SYSTEM VALUE
-                SELECT row_number() OVER (), 0, {columns}, TRUE, now(), now(), 1, 0, FALSE FROM bench_stage
-                ON CONFLICT (account_id, platform_id) DO UPDATE SET {updates}"""
+                SELECT %s, {columns}, TRUE, now(), now(), 1, 0, FALSE FROM bench_stage
+                ON CONFLICT (account_id, platform_id) DO UPDATE SET {updates}""",
+            [account.pk],
         )
         elapsed = time.perf_counter() - started
-        cursor.execute("DROP TABLE bench_followers, bench_stage")
+        cursor.execute("DROP TABLE bench_stage")
+    drop_bench_brands()
     return {"seconds": elapsed, "rows_per_s": followers / elapsed}
+
+
+def bench_brand(name: str) -> tuple[Any, Any]:
+    """A throwaway brand (`bench-…`, removed by drop_bench_brands) and a user to act for it."""
+    from accounts.models import Brand, User
+
+    stamp = datetime.now(UTC).strftime("%H%M%S%f")
+    brand = Brand.objects.create(name=f"Bench {name} {stamp}", slug=f"bench-{name}-{stamp}")
+    return brand, User.objects.create_user(f"bench-{name}-{stamp}@bench.invalid", None)
+
+
+BENCH_ROWS = (
+    ("accounts_brand", "SELECT id FROM accounts_brand WHERE slug LIKE 'bench-%%'"),
+    ("accounts_connectedaccount", "SELECT id FROM accounts_connectedaccount WHERE brand_id IN (SELECT id FROM gone_accounts_brand)"),
+    ("accounts_follower", "SELECT id FROM accounts_follower WHERE account_id IN (SELECT id FROM gone_accounts_connectedaccount)"),
+    ("accounts_user", "SELECT id FROM accounts_user WHERE email LIKE '%%@bench.invalid'"),
+)  # fmt: skip
+
+
+def drop_bench_brands() -> None:
+    """Remove the throwaway brands and users the measures made, with every row that refers to them, set-based
+    (the foreign keys are checked at commit, so the order of the deletes does not matter)."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        for table, rows in BENCH_ROWS:
+            cursor.execute(f"CREATE TEMP TABLE gone_{table} ON COMMIT DROP AS {rows}")
+        for table, _ in BENCH_ROWS:
+            cursor.execute(
+                """SELECT c.conrelid::regclass::text, a.attname FROM pg_constraint c
+                   JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+                   WHERE c.contype = 'f' AND c.confrelid = %s::regclass""",
+                [table],
+            )
+            for referencing, column in cursor.fetchall():
+                cursor.execute(f'DELETE FROM {referencing} WHERE "{column}" IN (SELECT id FROM gone_{table})')
+            cursor.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM gone_{table})")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE) accounts_follower, accounts_followevent")
 
 
 def measure_sync(followers: int, passes: int) -> dict[str, object]:
     """Connect a fresh demo account and run the real sync task in this process, pass after pass."""
     from accounts import connections
     from accounts.jobs import claim_job
-    from accounts.models import Brand, SyncKind, SyncRun, User
+    from accounts.models import SyncKind, SyncRun
     from accounts.tasks import run_sync
 
-    stamp = datetime.now(UTC).strftime("%H%M%S%f")
-    brand = Brand.objects.create(name=f"Bench {stamp}", slug=f"bench-{stamp}")
-    user = User.objects.create_user(f"bench-{stamp}@bench.invalid", None)
+    brand, user = bench_brand("sync")
     connections.send_jobs = lambda *args, **kwargs: None  # the benchmark drives the task itself
     account = connections.connect_demo(brand, followers, by=user)
     results = []
@@ -96,6 +139,7 @@ def measure_sync(followers: int, passes: int) -> dict[str, object]:
                         "seen": run.seen, "created": run.created, "updated": run.updated,
                         "unfollowed": run.unfollowed, "refollowed": run.refollowed})  # fmt: skip
         account.refresh_from_db()
+    drop_bench_brands()
     return {"passes": results, "peak_rss_mb": peak_rss_mb()}
 
 

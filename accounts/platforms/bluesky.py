@@ -32,6 +32,7 @@ from accounts.platforms.base import (
     RateLimited,
     RateLimitState,
     Relationship,
+    tls_context,
 )
 
 logger = logging.getLogger(__name__)
@@ -415,7 +416,9 @@ def _xrpc_url(base_url: str, nsid: str) -> str:
 
 
 def _new_client(timeout: float) -> httpx.Client:
-    return httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=False)
+    return httpx.Client(
+        timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=False, verify=tls_context()
+    )
 
 
 def resolve_handle(client: httpx.Client, service_url: str, handle: str) -> str:

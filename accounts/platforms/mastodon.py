@@ -41,6 +41,7 @@ from accounts.platforms.base import (
     RateLimited,
     RateLimitState,
     Relationship,
+    tls_context,
 )
 
 logger = logging.getLogger(__name__)
@@ -658,7 +659,9 @@ class _Api:
         self._access_token = access_token
         self._hidden = tuple(value for value in (access_token, *hidden) if value)
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client(timeout=DEFAULT_TIMEOUT)
+        self._client = (
+            client if client is not None else httpx.Client(timeout=DEFAULT_TIMEOUT, verify=tls_context())
+        )
         self._clock = clock
 
     def close(self) -> None:

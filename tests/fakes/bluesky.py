@@ -76,6 +76,7 @@ class LoggedRequest:
     method: str
     nsid: str
     outcome: int | str
+    at: float = 0.0  # on the fake's clock
 
 
 @dataclass(slots=True)
@@ -265,7 +266,7 @@ class FakeBluesky:
 
     def log(self, method: str, nsid: str, outcome: int | str) -> None:
         with self._lock:
-            self.requests.append(LoggedRequest(method, nsid, outcome))
+            self.requests.append(LoggedRequest(method, nsid, outcome, at=self.clock()))
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any, auth: str) -> _Reply:
         with self._lock:

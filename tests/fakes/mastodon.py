@@ -88,6 +88,7 @@ class LoggedRequest:
     path: str
     query: dict[str, list[str]]
     outcome: int | str
+    at: float = 0.0  # on the fake's clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +381,7 @@ class FakeMastodon:
 
     def log(self, method: str, path: str, query: dict[str, list[str]], outcome: int | str) -> None:
         with self._lock:
-            self.requests.append(LoggedRequest(method, path, query, outcome))
+            self.requests.append(LoggedRequest(method, path, query, outcome, at=self.clock()))
 
     def handle(
         self, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any], auth: str
