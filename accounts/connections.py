@@ -160,9 +160,11 @@ def _store_refreshed_bluesky_session(account_id: int) -> Any:
 def connector_for(account: ConnectedAccount) -> Connector:
     """The platform client for this account, with its decrypted credentials (never logged)."""
     if account.platform == Platform.DEMO:
+        # The demo platform keeps whom the brand follows in our own table (the follower_followed_back index).
+        followed = account.followers.filter(brand_follows=True).values_list("platform_id", flat=True)
         return DemoConnector(
             seed=account.settings["seed"], follower_count=account.settings["size"], brand_handle=account.handle,
-            sync_number=account.settings.get("sync_number", 0),
+            sync_number=account.settings.get("sync_number", 0), followed=list(followed),
         )  # fmt: skip
     credentials = credentials_of(account)
     if account.platform == Platform.MASTODON:
@@ -213,9 +215,8 @@ def request_sync(account: ConnectedAccount, kind: SyncKind, *, by: User | None) 
         return existing
     try:
         with transaction.atomic():
-            run = SyncRun.objects.create(
-                account=account, kind=kind, requested_by=by, expected_total=account.followers_count
-            )
+            expected = account.following_count if kind == SyncKind.FOLLOWING else account.followers_count
+            run = SyncRun.objects.create(account=account, kind=kind, requested_by=by, expected_total=expected)
             send_jobs(SyncRun, [run.pk])
     except IntegrityError:
         return SyncRun.objects.filter(account=account, kind=kind).active().get()

@@ -358,6 +358,7 @@ class Follower(models.Model):
                 models.F("account"), sample_order(), models.F("id"),
                 condition=models.Q(is_following=True), name="follower_sample",
             ),
+            models.Index(fields=["account"], condition=models.Q(brand_follows=True), name="follower_followed_back"),
         ]  # fmt: skip
 
     def __str__(self) -> str:
@@ -446,6 +447,7 @@ class SyncKind(models.TextChoices):
     FOLLOWERS = "followers", "Followers"
     PROFILES = "profiles", "Profiles"
     INTERACTIONS = "interactions", "Engagement"
+    FOLLOWING = "following", "Following"
 
 
 class SyncRunQuerySet(DurableJobQuerySet):

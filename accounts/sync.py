@@ -32,15 +32,18 @@ from accounts.jobs import JobStatus, defer_job, fail_job, finish_job
 from accounts.models import (
     AccountStatus,
     ConnectedAccount,
+    Follower,
     FollowEventKind,
     Interaction,
     Platform,
+    SeenFollower,
     SyncKind,
     SyncRun,
 )
 from accounts.platforms.base import (
     AuthExpired,
     FollowerPage,
+    FollowingPage,
     InteractionData,
     PlatformError,
     ProfileData,
@@ -446,6 +449,50 @@ def sync_follower_pages(run: SyncRun, connector: Any, deadline: datetime) -> Non
     finish_follower_pass(run)
 
 
+def sync_following_pages(run: SyncRun, connector: Any, deadline: datetime) -> None:
+    """Mark the followers the brand follows back, from the platform's list of whom it follows, page by page from
+    the run's saved cursor; after a complete pass, those no longer on the list are no longer followed back."""
+    if run.complete:
+        return
+    if not (run.pages and not run.cursor):  # else a worker died after the last page, before the pass ended
+        for page in connector.iter_following_pages(run.cursor or None):
+            _mark_followed_back(run, page)
+            if page.next_cursor is None:
+                break
+            if (reset_at := _waiting_for_rate_limit(connector)) is not None:
+                raise PassPaused(reset_at, "waiting for the platform's rate limit to reset")
+            if timezone.now() >= deadline:
+                raise PassPaused(timezone.now(), "continuing in a fresh task")
+    with transaction.atomic():
+        followers = run.account.followers
+        run.unfollowed = (
+            followers.filter(brand_follows=True)
+            .exclude(pk__in=SeenFollower.objects.filter(sync_run=run).values("follower_id"))
+            .update(brand_follows=False)
+        )
+        SeenFollower.objects.filter(sync_run=run).delete()
+        run.complete = True
+        run.save(update_fields=["unfollowed", "complete"])
+
+
+def _mark_followed_back(run: SyncRun, page: FollowingPage) -> None:
+    with transaction.atomic():
+        listed = list(
+            run.account.followers.filter(platform_id__in=page.ids).values_list("pk", "brand_follows")
+        )
+        newly = [pk for pk, follows in listed if not follows]
+        Follower.objects.filter(pk__in=newly).update(brand_follows=True)
+        SeenFollower.objects.bulk_create(
+            [SeenFollower(sync_run=run, follower_id=pk) for pk, _ in listed], ignore_conflicts=True
+        )
+        run.cursor = page.next_cursor or ""
+        run.pages += 1
+        run.seen += len(page.ids)
+        run.created += len(newly)
+        run.lease_expires_at = timezone.now() + timedelta(seconds=run.lease_seconds)
+        run.save(update_fields=["cursor", "pages", "seen", "created", "lease_expires_at"])
+
+
 PROFILE_BATCH = 1000
 PROFILE_STALE_AFTER = timedelta(days=7)
 
@@ -510,6 +557,8 @@ def execute_sync(run: SyncRun) -> None:
             sync_follower_pages(run, connector, deadline)
         elif run.kind == SyncKind.PROFILES:
             refresh_profile_batches(run, connector, deadline)
+        elif run.kind == SyncKind.FOLLOWING:
+            sync_following_pages(run, connector, deadline)
         else:
             sync_interaction_pages(run, connector)
     except PassPaused as pause:
@@ -570,6 +619,7 @@ def _after_follower_pass(account: ConnectedAccount) -> None:
     if account.followers.needing_profile(timezone.now() - PROFILE_STALE_AFTER).exists():
         request_sync(account, SyncKind.PROFILES, by=None)
     request_sync(account, SyncKind.INTERACTIONS, by=None)
+    request_sync(account, SyncKind.FOLLOWING, by=None)
 
 
 def run_summary(run: SyncRun) -> str:
@@ -580,4 +630,9 @@ def run_summary(run: SyncRun) -> str:
         )
     if run.kind == SyncKind.PROFILES:
         return f"{run.seen:,} profiles looked up"
+    if run.kind == SyncKind.FOLLOWING:
+        return (
+            f"{run.seen:,} accounts you follow listed, {run.created:,} more followers followed back, "
+            f"{run.unfollowed:,} no longer followed back"
+        )
     return f"{run.created:,} interactions received"

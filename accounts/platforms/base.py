@@ -92,6 +92,14 @@ class FollowerPage:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowingPage:
+    """Platform ids of accounts the brand's account follows."""
+
+    ids: list[str]
+    next_cursor: str | None  # None: this was the last page
+
+
+@dataclass(frozen=True, slots=True)
 class InteractionData:
     platform_event_id: str
     kind: InteractionKind
@@ -123,6 +131,8 @@ class RateLimitState:
 
 class Connector(Protocol):
     def iter_follower_pages(self, cursor: str | None) -> Iterator[FollowerPage]: ...
+
+    def iter_following_pages(self, cursor: str | None) -> Iterator[FollowingPage]: ...
 
     def get_profiles(self, ids: Sequence[str]) -> list[ProfileData]: ...
 

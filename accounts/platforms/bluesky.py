@@ -22,6 +22,7 @@ from accounts.platforms.base import (
     AuthExpired,
     BadPayload,
     FollowerPage,
+    FollowingPage,
     FollowResult,
     InteractionData,
     InteractionKind,
@@ -238,6 +239,19 @@ def parse_follower_page(data: object, *, now: datetime | None = None) -> Followe
     return FollowerPage(
         profiles=profiles, next_cursor=cursor if has_records else None, bad_records=bad_records
     )
+
+
+def parse_follow_records_page(data: object) -> FollowingPage:
+    """A listRecords answer of app.bsky.graph.follow records: the DIDs followed; malformed records are skipped."""
+    if not isinstance(data, dict) or not isinstance(data.get("records"), list):
+        raise BadPayload("listRecords answer without a records list")
+    subjects = []
+    for record in data["records"]:
+        value = record.get("value") if isinstance(record, dict) else None
+        subject = value.get("subject") if isinstance(value, dict) else None
+        if isinstance(subject, str) and subject.startswith("did:") and len(subject) <= 255:
+            subjects.append(subject)
+    return FollowingPage(ids=subjects, next_cursor=_cursor(data) if data["records"] else None)
 
 
 def _cursor(data: Mapping[str, Any]) -> str | None:
@@ -560,6 +574,29 @@ class BlueskyConnector:
             if page.next_cursor in seen_cursors:
                 raise PlatformError(
                     "Bluesky getFollowers repeated a cursor; stopping before the list is complete"
+                )
+            seen_cursors.add(page.next_cursor)
+            cursor = page.next_cursor
+
+    def iter_following_pages(self, cursor: str | None) -> Iterator[FollowingPage]:
+        """The DIDs the brand follows, read from its own repository's follow records (authoritative, unlike the
+        AppView, which indexes them late)."""
+        seen_cursors = {cursor} if cursor else set()
+        while True:
+            params: dict[str, Any] = {
+                "repo": self.did,
+                "collection": FOLLOW_COLLECTION,
+                "limit": FOLLOWERS_PAGE_SIZE,
+            }
+            if cursor:
+                params["cursor"] = cursor
+            page = parse_follow_records_page(self._query("com.atproto.repo.listRecords", params))
+            yield page
+            if page.next_cursor is None:
+                return
+            if page.next_cursor in seen_cursors:
+                raise PlatformError(
+                    "Bluesky listRecords repeated a cursor; stopping before the list is complete"
                 )
             seen_cursors.add(page.next_cursor)
             cursor = page.next_cursor

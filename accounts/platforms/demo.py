@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from accounts.platforms.base import (
     FollowerPage,
+    FollowingPage,
     FollowResult,
     InteractionData,
     InteractionKind,
@@ -846,6 +847,14 @@ class _World:
             & np.where(slots.kind == _Kind.CHURNER, churning, since <= stays)
         )
 
+    def brand_follows(self, index: Ints) -> Ints:
+        """Of these slots, the followers the brand followed back before it used Followback: one customer in ten."""
+        slots = self.slots(index)
+        chosen = (
+            (slots.kind == _Kind.CUSTOMER) & (index % 10 == 0) & self.following_at(slots, self.sync_number)
+        )
+        return index[chosen]
+
     def follower_page(self, start: int, size: int) -> tuple[Ints, int | None]:
         """The next ``size`` followers from slot ``start``, and the slot after them (None at the end)."""
         found: list[Ints] = []
@@ -1297,6 +1306,7 @@ class DemoConnector:
         sync_number: int = 0,
         now: datetime | None = None,
         rate_limit: SimulatedRateLimit | None = None,
+        followed: Iterable[str] = (),
     ) -> None:
         if follower_count < 0 or sync_number < 0 or page_size < 1:
             raise ValueError("follower_count and sync_number must be >= 0 and page_size >= 1")
@@ -1308,6 +1318,7 @@ class DemoConnector:
         self.rate_limit = RateLimitState()
         self._budget = _RequestBudget(rate_limit, self.rate_limit) if rate_limit else None
         self._follows: dict[str, FollowResult] = {}
+        self._followed_before = frozenset(followed)
 
     def __repr__(self) -> str:
         world = self._world
@@ -1327,6 +1338,27 @@ class DemoConnector:
             indices, position = self._world.follower_page(position, self.page_size)
             next_cursor = follower_cursor(position) if position is not None else None
             yield FollowerPage(profiles=self._world.profiles(indices), next_cursor=next_cursor)
+
+    def iter_following_pages(self, cursor: str | None) -> Iterator[FollowingPage]:
+        """Whom the brand follows: one customer follower in ten from before Followback, the accounts it followed
+        through Followback (``followed``, which the demo platform keeps in Followback's own database) and those
+        followed through this connector; ``cursor`` is a position in that list."""
+        followed = sorted(
+            self._followed_before.union(
+                (f"{ID_PREFIX}{index}" for block in self._world.blocks() for index in self._world.brand_follows(block)),
+                (platform_id for platform_id, result in self._follows.items() if result.following),
+            )
+        )  # fmt: skip
+        start = int(cursor) if cursor and cursor.isdigit() else 0
+        while True:
+            self._spend()
+            end = start + self.page_size
+            yield FollowingPage(
+                ids=followed[start:end], next_cursor=str(end) if end < len(followed) else None
+            )
+            if end >= len(followed):
+                return
+            start = end
 
     def get_profiles(self, ids: Sequence[str]) -> list[ProfileData]:
         indices = self._known_indices(ids)

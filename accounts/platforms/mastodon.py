@@ -31,6 +31,7 @@ from accounts.platforms.base import (
     AuthExpired,
     BadPayload,
     FollowerPage,
+    FollowingPage,
     FollowResult,
     InteractionData,
     InteractionKind,
@@ -490,6 +491,19 @@ class MastodonConnector:
             next_url = self._next_url(url, links) if records else None
             yield FollowerPage(profiles=profiles, next_cursor=next_url, bad_records=bad_records)
             url = next_url
+
+    def iter_following_pages(self, cursor: str | None) -> Iterator[FollowingPage]:
+        """The accounts the brand follows, newest follow first; ``cursor`` is an earlier page's ``next_cursor``."""
+        url: str | None = cursor or self._api.url(
+            f"/api/v1/accounts/{_path_id(self.account_id)}/following?limit={FOLLOWERS_PAGE_SIZE}"
+        )
+        while url is not None:
+            records, links = self._get_list(url)
+            profiles, bad_records = _parse_accounts(records)
+            if bad_records:
+                logger.warning("skipped %d malformed followed accounts from %s", bad_records, self._api.host)
+            url = self._next_url(url, links) if records else None
+            yield FollowingPage(ids=[profile.platform_id for profile in profiles], next_cursor=url)
 
     def get_profiles(self, ids: Sequence[str]) -> list[ProfileData]:
         """Current profiles for these account ids; accounts the instance no longer knows are left out."""

@@ -16,10 +16,18 @@ from accounts.models import (
     Follower,
     FollowEvent,
     Platform,
+    SeenFollower,
     SyncKind,
     SyncRun,
 )
-from accounts.platforms.base import AuthExpired, FollowerPage, PlatformUnavailable, ProfileData, RateLimited
+from accounts.platforms.base import (
+    AuthExpired,
+    FollowerPage,
+    FollowingPage,
+    PlatformUnavailable,
+    ProfileData,
+    RateLimited,
+)
 from tests.factories import BrandFactory
 
 
@@ -40,6 +48,7 @@ class ScriptedConnector:
         self.error = error or PlatformUnavailable("connection reset")
         self.rate_limit = None
         self.profiles: dict[str, ProfileData] = {}
+        self.followed: list[list[str]] = []
         self.pages_served = 0
 
     def iter_follower_pages(self, cursor: str | None) -> Iterator[FollowerPage]:
@@ -49,6 +58,11 @@ class ScriptedConnector:
             last = number == len(self.pages) - 1
             self.pages_served += 1
             yield FollowerPage(self.pages[number], None if last else str(number + 1))
+
+    def iter_following_pages(self, cursor: str | None) -> Iterator[FollowingPage]:
+        for number in range(int(cursor or 0), len(self.followed)):
+            last = number == len(self.followed) - 1
+            yield FollowingPage(self.followed[number], None if last else str(number + 1))
 
     def get_profiles(self, ids: list[str]) -> list[ProfileData]:
         return [self.profiles[platform_id] for platform_id in ids if platform_id in self.profiles]
@@ -70,8 +84,10 @@ def use_connector(monkeypatch):
     return install
 
 
-def run_to_end(account: ConnectedAccount) -> SyncRun:
-    run = SyncRun.objects.create(account=account, kind=SyncKind.FOLLOWERS)
+def run_to_end(account: ConnectedAccount, kind: SyncKind = SyncKind.FOLLOWERS) -> SyncRun:
+    """The account's run of this kind (the one an earlier pass asked for, or a new one), run to its end."""
+    run = SyncRun.objects.filter(account=account, kind=kind).active().first()
+    run = run or SyncRun.objects.create(account=account, kind=kind)
     claimed = claim_job(SyncRun, run.pk)
     assert claimed is not None
     sync.execute_sync(claimed)
@@ -256,3 +272,42 @@ def test_a_profiles_pass_fills_in_what_follower_pages_lacked(account, use_connec
     assert Follower.objects.filter(profile_refreshed_at__isnull=False).count() == 2
     profiles_run.refresh_from_db()
     assert (profiles_run.status, profiles_run.seen) == (JobStatus.DONE, 3)
+
+
+def test_a_following_pass_marks_the_followers_the_brand_follows_back(account, use_connector):
+    connector = ScriptedConnector(pages_of(range(0, 6)))
+    use_connector(connector)
+    run_to_end(account)
+    connector.followed = [["id1", "id3", "someone-else"], ["id4"]]
+    run = run_to_end(account, SyncKind.FOLLOWING)
+    assert (run.status, run.complete, run.pages, run.seen, run.created, run.unfollowed) == (
+        JobStatus.DONE, True, 2, 4, 3, 0,
+    )  # fmt: skip
+    followed_back = set(Follower.objects.filter(brand_follows=True).values_list("platform_id", flat=True))
+    assert followed_back == {"id1", "id3", "id4"}
+    assert AuditEvent.objects.filter(
+        verb="sync.finished", summary__contains="3 more followers followed back"
+    ).exists()
+
+
+def test_followers_missing_from_a_complete_following_list_are_no_longer_followed_back(account, use_connector):
+    connector = ScriptedConnector(pages_of(range(0, 6)))
+    use_connector(connector)
+    run_to_end(account)
+    connector.followed = [["id1", "id3"]]
+    run_to_end(account, SyncKind.FOLLOWING)
+    connector.followed = [["id3"], ["id5"]]
+    run = run_to_end(account, SyncKind.FOLLOWING)
+    assert (run.created, run.unfollowed) == (1, 1)
+    assert set(Follower.objects.filter(brand_follows=True).values_list("platform_id", flat=True)) == {
+        "id3",
+        "id5",
+    }
+    assert not SeenFollower.objects.exists()
+
+
+def test_a_followers_pass_asks_for_the_following_list_too(account, use_connector):
+    use_connector(ScriptedConnector(pages_of(range(0, 3))))
+    run_to_end(account)
+    asked = set(SyncRun.objects.filter(account=account).active().values_list("kind", flat=True))
+    assert asked >= {SyncKind.FOLLOWING, SyncKind.INTERACTIONS}

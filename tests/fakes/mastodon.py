@@ -51,6 +51,7 @@ ROUTES = [
     ("GET", re.compile(r"/api/v1/accounts"), "_accounts"),
     ("GET", re.compile(r"/api/v1/accounts/(?P<account_id>[^/]+)"), "_show_account"),
     ("GET", re.compile(r"/api/v1/accounts/(?P<account_id>[^/]+)/followers"), "_followers"),
+    ("GET", re.compile(r"/api/v1/accounts/(?P<account_id>[^/]+)/following"), "_following"),
     ("POST", re.compile(r"/api/v1/accounts/(?P<account_id>[^/]+)/follow"), "_follow"),
     ("GET", re.compile(r"/api/v1/notifications"), "_list_notifications"),
 ]
@@ -233,6 +234,7 @@ class FakeMastodon:
         rate_window: int = 300,
         retry_after_header: bool = False,
         clock: Callable[[], float] = time.time,
+        following: Iterable[str] = (),
     ) -> None:
         self.follower_count = follower_count
         self.malformed_followers = set(malformed_followers)
@@ -244,7 +246,7 @@ class FakeMastodon:
         self.retry_after_header = retry_after_header
         self.clock = clock
         self.tokens: set[str] = {access_token}
-        self.following: set[str] = set()
+        self.following: set[str] = set(following)
         self.requested: set[str] = set()
         self.follows_done: list[str] = []
         self.requests: list[LoggedRequest] = []
@@ -580,6 +582,25 @@ class FakeMastodon:
         kept = {"limit": query["limit"][0]} if "limit" in query else {}
         links = self._follower_links(positions, limit, kept, max_id)
         return _ok([self._follower(position) for position in positions], _with_links(headers, links))
+
+    def _following(
+        self, *, account_id: str, query: dict[str, list[str]], headers: dict[str, str], **_: Any
+    ) -> _Reply:
+        """Whom the brand follows, newest follow first, paged by position like the followers listing."""
+        if unquote(account_id) != BRAND_ID:
+            self._known_account(unquote(account_id))
+            return _ok([], headers)
+        limit = _limit(query, ACCOUNTS_LIMIT)
+        max_id = _int_param(query, "max_id")
+        followed = sorted(
+            self.following, key=lambda followed_id: (len(followed_id), followed_id), reverse=True
+        )
+        start = 0 if max_id is None else max_id
+        page = followed[start : start + limit]
+        kept = {"limit": query["limit"][0]} if "limit" in query else {}
+        path = f"/api/v1/accounts/{BRAND_ID}/following"
+        links = [self._link(path, {**kept, "max_id": start + limit}, "next")] if len(page) == limit else []
+        return _ok([self._known_account(followed_id) for followed_id in page], _with_links(headers, links))
 
     def _follower_links(
         self, positions: list[int], limit: int, kept: dict[str, str], max_id: int | None

@@ -23,6 +23,7 @@ from accounts.platforms.bluesky import (
     BlueskyConnector,
     BlueskySession,
     create_session,
+    parse_follow_records_page,
     parse_labels,
     parse_rate_limit,
 )
@@ -677,3 +678,29 @@ def test_labels_expiring_exactly_now_are_no_longer_in_force() -> None:
     expiring = label("spam", exp=(NOW - timedelta(seconds=0)).isoformat())
 
     assert parse_labels([expiring], now=NOW) == ()
+
+
+def test_the_following_list_is_read_from_the_brands_own_follow_records(
+    fake: FakeBluesky, make_connector: ConnectorFactory
+) -> None:
+    connector = make_connector(fake)
+    followed = [follower_did(index) for index in range(0, 230, 2)]
+    for did in followed:
+        connector.follow(did)
+
+    pages = list(connector.iter_following_pages(None))
+
+    assert [len(page.ids) for page in pages] == [100, 15]
+    assert sorted(did for page in pages for did in page.ids) == sorted(followed)
+    assert [page.ids for page in connector.iter_following_pages(pages[0].next_cursor)] == [pages[1].ids]
+
+
+def test_a_malformed_follow_record_is_skipped_without_losing_its_page() -> None:
+    good = {"uri": "at://did:plc:brand/app.bsky.graph.follow/3k1", "value": {"subject": "did:plc:someone"}}
+    page = parse_follow_records_page(
+        {"records": [good, {"uri": 7}, {"value": {"subject": "not a did"}}, "junk"], "cursor": "c1"}
+    )
+    assert (page.ids, page.next_cursor) == (["did:plc:someone"], "c1")
+    assert parse_follow_records_page({"records": [], "cursor": "c2"}).next_cursor is None
+    with pytest.raises(BadPayload):
+        parse_follow_records_page({"records": "nope"})

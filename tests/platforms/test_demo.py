@@ -202,6 +202,21 @@ def test_follow_is_recorded_once_and_locked_accounts_answer_requested(population
         demo.follow("demo:99999999")
 
 
+def test_the_brand_already_follows_one_customer_in_ten_and_whom_it_followed_since():
+    demo = connector(followed=["demo:7"])
+    present = sorted(follower_ids(demo))
+    demo.follow(present[0])
+    followed = [platform_id for page in demo.iter_following_pages(None) for platform_id in page.ids]
+    assert {"demo:7", present[0]} <= set(followed)
+    assert len(followed) == len(set(followed))
+    classes = demo.ground_truth(present)
+    customers = [
+        platform_id for platform_id in present if classes[platform_id] == TrueClass.VERIFIED_CUSTOMER
+    ]
+    followed_customers = set(followed) & set(customers)
+    assert len(followed_customers) == pytest.approx(len(customers) / 10, rel=0.3)
+
+
 def test_get_profiles_leaves_out_unknown_ids():
     profiles = connector(1_000).get_profiles(
         ["demo:5", "demo:1000000", "demo:05", "nope", "demo:5", "demo:7"]

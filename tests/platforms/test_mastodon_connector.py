@@ -240,6 +240,23 @@ def test_following_twice_follows_once(fake: FakeMastodon, http: httpx.Client) ->
     assert fake.follows_done == [follower_id(7)]
 
 
+def test_the_following_list_pages_through_everyone_the_brand_follows(
+    start_fake: Callable[..., FakeMastodon], http: httpx.Client
+) -> None:
+    followed = [follower_id(position) for position in range(1, 171)]
+    fake = start_fake(follower_count=200, following=followed)
+    connector = connect(fake, http)
+    connector.follow(follower_id(190))
+
+    pages = list(connector.iter_following_pages(None))
+
+    assert [len(page.ids) for page in pages] == [80, 80, 11]
+    assert sorted(id_ for page in pages for id_ in page.ids) == sorted([*followed, follower_id(190)])
+    assert pages[-1].next_cursor is None
+    resumed = list(connector.iter_following_pages(pages[0].next_cursor))
+    assert [page.ids for page in resumed] == [page.ids for page in pages[1:]]
+
+
 def test_following_a_locked_account_leaves_a_pending_request(fake: FakeMastodon, http: httpx.Client) -> None:
     locked = fake.add_account("private@elsewhere.example", locked=True)
 
