@@ -1,10 +1,10 @@
-"""Bringing followers, profiles and engagement in from a platform, one page per transaction.
+"""Bringing followers, whom the brand follows, profiles and engagement in from a platform, a page per transaction.
 
 A followers pass writes each page with set-based SQL: the page is staged (COPY on PostgreSQL), then one
-INSERT … ON CONFLICT DO UPDATE touches only new or changed followers (a content hash per follower), follow events
-are written for new and returning followers, the page's followers are marked seen, and the run's cursor moves on,
-all in one transaction. Re-running a page changes nothing. Only after a complete pass are followers who were not
-seen marked as unfollowed, with one UPDATE.
+INSERT … ON CONFLICT DO UPDATE touches only new, returning or changed followers and records the follow events of
+the new and returning ones, followers from before the pass are marked seen, and the run's cursor moves on, all in
+one transaction. Re-running a page changes nothing. Only after a complete pass are followers who were not seen
+marked as unfollowed, with one UPDATE. docs/sync.md tells the whole story.
 """
 
 from __future__ import annotations
