@@ -208,7 +208,9 @@ def queue_follow(
                 setattr(action, name, value)
             action.save()
         follower = suggestion.follower
-        waits = f"; it waits for tomorrow: today's cap of {check.cap:,} is reached" if waiting else ""
+        waits = (
+            f"; it waits for tomorrow: {waiting.removeprefix('Waiting for tomorrow: ')}" if waiting else ""
+        )
         record(
             suggestion.brand,
             "follow.queued",

@@ -186,7 +186,7 @@ def test_an_approval_over_the_daily_cap_waits_for_tomorrow_and_says_so(
     assert action.waiting_reason == "Waiting for tomorrow: today's cap of 2 follows is reached"
     assert sent_jobs == [(FOLLOW_TASK, [action.pk], tomorrow)]
     queued = AuditEvent.objects.get(verb="follow.queued", target_id=str(action.pk))
-    assert queued.summary.endswith("it waits for tomorrow: today's cap of 2 is reached")
+    assert queued.summary.endswith("it waits for tomorrow: today's cap of 2 follows is reached")
     assert queued.data["run_after"] == tomorrow.isoformat()
     assert execute_follow(action.pk) is None  # not due before tomorrow
     assert fake.follows_done == []
