@@ -322,7 +322,10 @@ def _bulk_text(verb: str, decided: list[Decision]) -> str:
     waiting = [reason for decision in decided if decision.kind == DecisionKind.APPROVE
                if (reason := _follow_waiting(decision))]  # fmt: skip
     if waiting:
-        follows = "Its follow waits" if len(decided) == 1 else f"{len(waiting)} of their follows wait"
+        n = len(waiting)
+        follows = (
+            "Its follow waits" if len(decided) == 1 else f"{n} of their follows wait{'s' if n == 1 else ''}"
+        )
         text += f" {follows} for tomorrow: {waiting[-1].removeprefix('Waiting for tomorrow: ')}."
     return text
 
