@@ -253,7 +253,8 @@ def decisions_today(brand: Brand, since: datetime) -> list[PersonToday]:
 @dataclass(frozen=True)
 class Follows:
     done_today: int
-    in_flight: int
+    in_flight: int  # including those waiting for tomorrow
+    waiting_for_tomorrow: int  # approved today over the cap, or moved there by it
     failed: int
     cap_per_account: int
     accounts: int
@@ -269,10 +270,14 @@ class Follows:
 
 
 def follows_today(brand: Brand, since: datetime, accounts: int) -> Follows:
-    """Follow-backs executed since `since` against the daily cap, and those still going or failed: two queries."""
+    """Follow-backs executed since `since` (a midnight) against the daily cap, those still going (and how many of
+    them wait for the next day's cap) and those failed: two queries."""
     counts = FollowAction.objects.for_brand(brand).aggregate(
         done_today=Count("id", filter=Q(state=FollowState.DONE, executed_at__gte=since)),
         in_flight=Count("id", filter=Q(state__in=FollowState.in_flight())),
+        waiting_for_tomorrow=Count(
+            "id", filter=Q(state__in=FollowState.in_flight(), run_after__gte=since + timedelta(days=1))
+        ),
         failed=Count("id", filter=Q(state=FollowState.FAILED)),
     )
     cap = current_policy(brand).policy.daily_follow_cap
@@ -310,7 +315,7 @@ def queue_counts(brand: Brand) -> dict[str, int]:
     """What waits, each count capped like the nav badge's (three short index range scans)."""
     suggestions = Suggestion.objects.for_brand(brand)
     return {
-        "pending": capped_count(suggestions.pending()),
+        "pending": capped_count(suggestions.pending().unexpired()),
         "awaiting": capped_count(suggestions.filter(status=SuggestionStatus.AWAITING_APPROVAL)),
         "held": capped_count(suggestions.held()),
     }

@@ -100,6 +100,7 @@ def brand_counts(brand_ids: list[int]) -> dict[int, BrandCounts]:
         Suggestion.objects.filter(
             brand_id__in=brand_ids, status__in=[SuggestionStatus.PENDING, SuggestionStatus.AWAITING_APPROVAL]
         )
+        .exclude(status=SuggestionStatus.PENDING, expires_at__lte=timezone.now())  # out of the queue already
         .values_list("brand_id", "status", "proposed_by_id")
         .order_by()
         .annotate(n=Count("id"))

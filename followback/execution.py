@@ -15,12 +15,21 @@ decision can still cancel it (`cancel_follow`). A worker then runs it (`execute_
 
 The daily cap counts per connected account, which is what platforms limit: follows done today (UTC) plus, at
 approval, follows approved and due to run today. A follow waiting from yesterday uses today's cap; one approved
-a minute before midnight uses tomorrow's.
+a minute before midnight uses tomorrow's. When only today's cap says no at approval, the approval stands and its
+follow waits for tomorrow; tomorrow the follows queued first run first. The following guards (the ratio and the
+platform's own cap) and an unusable account refuse the approval instead.
+
+The platform's request budget is respected before it says no: each answer's rate-limit headers
+(`connector.rate_limit`) are kept per account (`AccountRateLimit`), and while the platform has said that nothing is
+left, the account's follows wait for the reset without asking and without spending an attempt. A 429 is
+remembered the same way.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,9 +50,10 @@ from accounts.platforms.base import (
     PlatformError,
     PlatformUnavailable,
     RateLimited,
+    RateLimitState,
 )
 from accounts.services import record
-from followback.models import FollowAction, FollowState
+from followback.models import AccountRateLimit, FollowAction, FollowState
 from rules.models import Suggestion
 from rules.policy import PolicySettings, ratio_guard_allows
 from rules.services import current_policy
@@ -51,6 +61,8 @@ from rules.services import current_policy
 log = logging.getLogger(__name__)
 
 RETRY_BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1))
+# The longest a follow waits for a rate limit to reset: a skewed or nonsensical reset time stalls follows no longer.
+MAX_RATE_LIMIT_WAIT = timedelta(days=1)
 
 
 class FollowRefused(Exception):
@@ -70,43 +82,75 @@ def day_start(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+@dataclass(frozen=True)
+class FollowCheck:
+    """Whether an account may take on one more follow now, and why (not), in plain words."""
+
+    allowed: bool
+    why: str
+    cap_reached: bool = False  # only today's cap says no: the follow can wait for tomorrow
+    cap: int = 0
+
+    @property
+    def waiting_reason(self) -> str:
+        follows = f"{self.cap:,} follow{'s' if self.cap != 1 else ''}"
+        return f"Waiting for tomorrow: today's cap of {follows} is reached"
+
+
 def follow_allowed(
     account: ConnectedAccount,
     settings: PolicySettings,
     now: datetime,
     *,
     executing: FollowAction | None = None,
-) -> tuple[bool, str]:
+) -> FollowCheck:
     """Whether `account` may take on one more follow now, and why (not), from one query.
 
     Following counts the account's following plus its approved follows that have not ended. The daily cap counts,
-    per connected account, the follows done today (UTC) and, at approval, those due to run today; when
-    `executing` is the action about to run, it counts the others already talking to the platform instead of
-    those still queued, so that the first queued follows of the day go first.
+    per connected account, the follows done today (UTC) and, at approval, those due to run today (a follow that
+    waits for tomorrow counts tomorrow). When `executing` is the action about to run, it counts instead the others
+    that may be talking to the platform and those due now that were queued before it: first queued, first run.
     """
     today = day_start(now)
     actions = FollowAction.objects.filter(account=account)
-    if executing is not None:
-        actions = actions.exclude(pk=executing.pk)
     done_today = Q(state=FollowState.DONE, executed_at__gte=today)
     if executing is None:
         counted_today = done_today | Q(
             state__in=FollowState.in_flight(), run_after__lt=today + timedelta(days=1)
         )
     else:
-        counted_today = done_today | Q(state__in=FollowState.calling())
+        actions = actions.exclude(pk=executing.pk)
+        queued_before = Q(created_at__lt=executing.created_at) | Q(
+            created_at=executing.created_at, pk__lt=executing.pk
+        )
+        counted_today = (
+            done_today
+            | Q(state__in=FollowState.calling())
+            | (Q(state=FollowState.QUEUED, run_after__lte=now) & queued_before)
+        )
     counts = actions.aggregate(
         in_flight=Count("pk", filter=Q(state__in=FollowState.in_flight())),
         today=Count("pk", filter=counted_today),
     )
-    return ratio_guard_allows(
-        following=account.following_count + counts["in_flight"],
-        followers=account.followers_count,
-        approvals_today=counts["today"],
-        cap_today=settings.daily_follow_cap,
-        settings=settings,
-        platform=account.platform,
-    )
+    cap = settings.daily_follow_cap
+
+    def check(approvals_today: int) -> tuple[bool, str]:
+        return ratio_guard_allows(
+            following=account.following_count + counts["in_flight"],
+            followers=account.followers_count,
+            approvals_today=approvals_today,
+            cap_today=cap,
+            settings=settings,
+            platform=account.platform,
+        )
+
+    allowed, why = check(counts["today"])
+    if allowed or counts["today"] < cap:
+        return FollowCheck(allowed, why, cap=cap)
+    following_allowed, following_why = check(0)  # the cap is reached: would the following guards allow it?
+    if not following_allowed:
+        return FollowCheck(False, following_why, cap=cap)
+    return FollowCheck(False, why, cap_reached=True, cap=cap)
 
 
 def _lock_account(account_id: int) -> ConnectedAccount:
@@ -122,11 +166,18 @@ def _account_unusable(account: ConnectedAccount) -> str:
     return f"{account} is disconnected"
 
 
-def queue_follow(suggestion: Suggestion, approved_by: User, now: datetime | None = None) -> FollowAction:
+def queue_follow(
+    suggestion: Suggestion,
+    approved_by: User,
+    now: datetime | None = None,
+    *,
+    policy: PolicySettings | None = None,
+) -> FollowAction:
     """Queue the follow a final approval asks for; call inside the approval's transaction.
 
-    Raises FollowRefused when the account cannot follow or the cap and guards say no. The follow runs after the
-    undo window; the broker message is sent when the caller's transaction commits.
+    Raises FollowRefused when the account cannot follow or the following guards say no. The follow runs after
+    the undo window; when today's cap is reached, it waits for tomorrow instead. The broker message is sent when
+    the caller's transaction commits. `policy` is the brand's current policy when the caller has read it.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -136,13 +187,17 @@ def queue_follow(suggestion: Suggestion, approved_by: User, now: datetime | None
             return action  # this approval's follow is already queued or has run
         if problem := _account_unusable(account):
             raise FollowRefused(f"Cannot follow now: {problem}.")
-        allowed, why = follow_allowed(account, current_policy(suggestion.brand).policy, now)
-        if not allowed:
-            raise FollowRefused(f"{account} cannot follow anyone else now: {why}.")
+        check = follow_allowed(account, policy or current_policy(suggestion.brand).policy, now)
+        if not check.allowed and not check.cap_reached:
+            raise FollowRefused(f"{account} cannot follow anyone else now: {check.why}.")
         run_after = now + undo_delay()
+        waiting = ""
+        if check.cap_reached:
+            waiting = check.waiting_reason
+            run_after = max(run_after, day_start(now) + timedelta(days=1))
         fields: dict[str, Any] = {
             "brand_id": suggestion.brand_id, "account": account, "follower_id": suggestion.follower_id,
-            "approved_by": approved_by, "state": FollowState.QUEUED, "waiting_reason": "", "platform_reason": "",
+            "approved_by": approved_by, "state": FollowState.QUEUED, "waiting_reason": waiting, "platform_reason": "",
             "created_at": now, "executed_at": None, "status": JobStatus.QUEUED, "run_after": run_after,
             "enqueued_at": None, "lease_expires_at": None, "attempts": 0, "last_error": "",
         }  # fmt: skip
@@ -152,16 +207,20 @@ def queue_follow(suggestion: Suggestion, approved_by: User, now: datetime | None
             for name, value in fields.items():
                 setattr(action, name, value)
             action.save()
-        follower = action.follower
+        follower = suggestion.follower
+        waits = (
+            f"; it waits for tomorrow: {waiting.removeprefix('Waiting for tomorrow: ')}" if waiting else ""
+        )
         record(
-            action.brand,
+            suggestion.brand,
             "follow.queued",
-            f"{approved_by} approved following @{follower.handle} from {account}",
+            f"{approved_by} approved following @{follower.handle} from {account}{waits}",
             actor=approved_by,
             target=action,
             suggestion=suggestion.pk,
             follower=follower.pk,
             run_after=run_after.isoformat(),
+            waiting=waiting,
         )
         send_jobs(FollowAction, [action.pk], eta=run_after if run_after > now else None)
     return action
@@ -204,9 +263,9 @@ def retry_follow(action: FollowAction, by: User) -> FollowAction:
             )
         if problem := _account_unusable(account):
             raise FollowRefused(f"Cannot retry yet: {problem}.")
-        allowed, why = follow_allowed(account, current_policy(locked.brand).policy, now)
-        if not allowed:
-            raise FollowRefused(f"Cannot retry now: {why}.")
+        check = follow_allowed(account, current_policy(locked.brand).policy, now)
+        if not check.allowed:
+            raise FollowRefused(f"Cannot retry now: {check.why}.")
         previous = locked.platform_reason
         locked.state = FollowState.QUEUED
         locked.waiting_reason = ""
@@ -281,19 +340,34 @@ def _run(action: FollowAction, connector: Any) -> None:
     platform_id = action.follower.platform_id
     asked_before = action.state in FollowState.calling() or action.attempts > 1
     called = False
+
+    def ask(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        finally:
+            _remember_rate_limit(action.account_id, getattr(connector, "rate_limit", None))
+
     try:
+        if (until := AccountRateLimit.objects.spent_until(action.account_id, timezone.now())) is not None:
+            _wait_for_rate_limit(action, until, asked=False)
+            return
         if asked_before:
-            relationship = connector.relationships([platform_id]).get(platform_id)
+            relationship = ask(lambda: connector.relationships([platform_id])).get(platform_id)
             if relationship is not None and (relationship.following or relationship.requested):
                 result = FollowResult(following=relationship.following, requested=relationship.requested)
                 _succeed(action, result, reconciled=True)
                 return
+            if (until := _spent_until(getattr(connector, "rate_limit", None))) is not None:
+                _wait_for_rate_limit(action, until, asked=False)
+                return
         if not _start(action):
             return
         called = True
-        result = connector.follow(platform_id)
+        result = ask(lambda: connector.follow(platform_id))
     except RateLimited as limited:
-        _wait_for_rate_limit(action, limited, asked=called)
+        until = timezone.now() + timedelta(seconds=limited.retry_after)
+        _remember_rate_limit(action.account_id, RateLimitState(remaining=0, reset_at=until))
+        _wait_for_rate_limit(action, until, asked=called)
         return
     except AuthExpired as error:
         _auth_expired(action, str(error))
@@ -321,17 +395,18 @@ def _start(action: FollowAction) -> bool:
     now = timezone.now()
     with transaction.atomic():
         account = _lock_account(action.account_id)
-        allowed, why = follow_allowed(account, current_policy(action.brand).policy, now, executing=action)
+        check = follow_allowed(account, current_policy(action.brand).policy, now, executing=action)
         active = FollowAction.objects.filter(pk=action.pk, state__in=FollowState.in_flight())
-        if not allowed:
-            reason = f"Waiting for tomorrow: {why}"[:300]
+        if not check.allowed:
+            reason = check.waiting_reason if check.cap_reached else f"Waiting for tomorrow: {check.why}"[:300]
             if not active.update(state=FollowState.QUEUED, waiting_reason=reason):
                 finish_job(action)  # cancelled meanwhile
                 return False
             action.state, action.waiting_reason = FollowState.QUEUED, reason
             defer_job(action, day_start(now) + timedelta(days=1), reason)
-            record(action.brand, "follow.waiting", f"The follow of @{action.follower.handle} waits: {why}",
-                   actor=None, target=action, reason=why)  # fmt: skip
+            record(action.brand, "follow.waiting",
+                   f"The follow of @{action.follower.handle} waits: {reason.removeprefix('Waiting ')}",
+                   actor=None, target=action, reason=check.why)  # fmt: skip
             return False
         if not active.update(state=FollowState.EXECUTING, waiting_reason=""):
             finish_job(action)
@@ -403,18 +478,42 @@ def _move(action: FollowAction, state: FollowState) -> None:
     action.state = state
 
 
-def _wait_for_rate_limit(action: FollowAction, limited: RateLimited, *, asked: bool) -> None:
-    """The platform's rate limit is spent: wait for it, without spending an attempt."""
-    until = timezone.now() + timedelta(seconds=limited.retry_after)
+def _spent_until(state: RateLimitState | None) -> datetime | None:
+    """When the budget comes back, if the platform said nothing is left of it; None when something is or it did
+    not say. A reset further off than MAX_RATE_LIMIT_WAIT counts as that far."""
+    if state is None or state.remaining != 0 or state.reset_at is None:
+        return None
+    now = timezone.now()
+    return min(state.reset_at, now + MAX_RATE_LIMIT_WAIT) if state.reset_at > now else None
+
+
+def _remember_rate_limit(account_id: int, state: RateLimitState | None) -> None:
+    """Keep what the platform's answer said about the account's budget, for the account's next follows."""
+    if state is None or (state.remaining is None and state.reset_at is None):
+        return
+    reset_at = state.reset_at
+    if reset_at is not None:
+        reset_at = min(reset_at, timezone.now() + MAX_RATE_LIMIT_WAIT)
+    AccountRateLimit.objects.bulk_create(
+        [AccountRateLimit(account_id=account_id, remaining=state.remaining, reset_at=reset_at)],
+        update_conflicts=True,
+        unique_fields=["account"],
+        update_fields=["remaining", "reset_at", "updated_at"],
+    )
+
+
+def _wait_for_rate_limit(action: FollowAction, until: datetime, *, asked: bool) -> None:
+    """The platform's rate limit is spent: wait for it, without spending an attempt.
+
+    `asked` says whether the follow itself was asked (and refused with a 429, so it did not happen)."""
     reason = f"Waiting for the platform's rate limit until {until:%H:%M} UTC"
     with transaction.atomic():
-        # A 429 to the follow itself means it did not happen; one to the read-back after an interrupted attempt
-        # leaves the question open.
+        # Not having asked after an interrupted attempt leaves the question open: check before asking again.
         unknown = action.state in FollowState.calling() and not asked
         _move(action, FollowState.NEEDS_RECONCILE if unknown else FollowState.QUEUED)
         action.waiting_reason = reason
         action.save(update_fields=["state", "waiting_reason"])
-        defer_job(action, until, str(limited))
+        defer_job(action, until, f"the platform's request budget is used up until {until:%H:%M:%S} UTC")
 
 
 def _check_later(action: FollowAction, error: str) -> None:

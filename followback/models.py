@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Self
 
 from django.db import models
@@ -170,3 +171,34 @@ class FollowAction(DurableJob):
 
     def can_move_to(self, state: FollowState) -> bool:
         return state in self.transitions[FollowState(self.state)]
+
+
+class AccountRateLimitQuerySet(models.QuerySet["AccountRateLimit"]):
+    def spent_until(self, account_id: int, now: datetime) -> datetime | None:
+        """When the account's request budget comes back, if the platform's latest answer said none is left."""
+        return (
+            self.filter(account_id=account_id, remaining=0, reset_at__gt=now)
+            .values_list("reset_at", flat=True)
+            .first()
+        )
+
+
+class AccountRateLimit(models.Model):
+    """The platform's latest word on a connected account's request budget, kept from one follow to the next.
+
+    Every follow builds a fresh connector, which knows nothing of the budget until it has asked; this row keeps
+    what the last answer said (`connector.rate_limit`), so that once nothing is left the account's next follows
+    wait for the reset instead of asking and being refused.
+    """
+
+    account = models.OneToOneField(
+        ConnectedAccount, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    remaining = models.PositiveIntegerField(null=True, blank=True)
+    reset_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = AccountRateLimitQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Rate limit of account {self.account_id}: {self.remaining} left until {self.reset_at}"

@@ -133,6 +133,8 @@ class BulkForm(forms.Form):
     )
     ids = forms.TypedMultipleChoiceField(coerce=int, required=False)
     reason = forms.CharField(required=False, max_length=500)
+    # Without JavaScript the first post shows what would be decided; only the confirmation's post decides.
+    confirmed = forms.BooleanField(required=False)
 
     def __init__(self, data: QueryDict) -> None:
         super().__init__(data)
@@ -156,9 +158,18 @@ def _today() -> datetime:
 
 def _tab_queryset(brand_id: int, tab: Tab) -> QuerySet[Suggestion]:
     suggestions = Suggestion.objects.filter(brand_id=brand_id, status__in=TAB_STATUSES[tab])
+    if tab in (Tab.PENDING, Tab.LATER):
+        suggestions = suggestions.unexpired()  # the next daily build marks them expired
     if tab == Tab.DECIDED:
         suggestions = suggestions.filter(decided_at__gte=_today())
     return suggestions
+
+
+def can_bulk_decide(membership: Membership, tab: Tab) -> bool:
+    """Whether the tab offers this person row checkboxes and bulk buttons: only where they can decide."""
+    if tab in (Tab.HELD, Tab.DECIDED):
+        return False
+    return can_approve(membership) if tab == Tab.AWAITING else can_review(membership)
 
 
 def tab_counts(brand_id: int) -> dict[str, int]:
@@ -260,6 +271,7 @@ def _queue_context(
         "second_approver": policy.second_approver,
         "can_review": can_review(membership),
         "can_approve": can_approve(membership),
+        "can_bulk": can_bulk_decide(membership, form.current_tab),
         "here": current or request.get_full_path(),
         "undo_seconds": review.undo_window().seconds,
     }
@@ -288,6 +300,8 @@ def _back(request: AuthedRequest, membership: Membership) -> str:
 
 def _decided_text(decision: Decision) -> str:
     handle = f"@{decision.suggestion.follower.handle}"
+    if decision.kind == DecisionKind.APPROVE and (waiting := _follow_waiting(decision)):
+        return f"Approved {handle}. {waiting}, so the follow runs then."
     return {
         DecisionKind.APPROVE: f"Approved {handle}; the follow is queued.",
         DecisionKind.PROPOSE: f"Approved {handle}; it now waits for a second approver.",
@@ -296,6 +310,24 @@ def _decided_text(decision: Decision) -> str:
         DecisionKind.SEND_BACK: f"Sent {handle} back for review.",
         DecisionKind.UNDO: f"Undone: {handle} is {decision.suggestion.get_status_display().lower()} again.",
     }[DecisionKind(decision.kind)]
+
+
+def _follow_waiting(decision: Decision) -> str:
+    """Why a final approval's follow waits (today's cap), empty when it runs after the undo window."""
+    return decision.suggestion.follow_action.waiting_reason
+
+
+def _bulk_text(verb: str, decided: list[Decision]) -> str:
+    text = f"{verb} {len(decided)} suggestion{'s' if len(decided) != 1 else ''}."
+    waiting = [reason for decision in decided if decision.kind == DecisionKind.APPROVE
+               if (reason := _follow_waiting(decision))]  # fmt: skip
+    if waiting:
+        n = len(waiting)
+        follows = (
+            "Its follow waits" if len(decided) == 1 else f"{n} of their follows wait{'s' if n == 1 else ''}"
+        )
+        text += f" {follows} for tomorrow: {waiting[-1].removeprefix('Waiting for tomorrow: ')}."
+    return text
 
 
 def _list_response(request: AuthedRequest, membership: Membership) -> HttpResponse:
@@ -338,19 +370,26 @@ def queue_decide(request: AuthedRequest, brand: str, suggestion_id: int) -> Http
         .annotate(comment_count=Count("comments"))
         .first()
     )
-    in_tab = suggestion is not None and suggestion.status in TAB_STATUSES[tab]
+    expired = (
+        suggestion is not None
+        and suggestion.status in review.OPEN
+        and suggestion.expires_at <= timezone.now()
+    )
+    in_tab = suggestion is not None and suggestion.status in TAB_STATUSES[tab] and not expired
     here = _back(request, membership)
     counts = tab_counts(membership.brand.pk)
     context = {
         "membership": membership,
         "suggestion": suggestion if (in_tab or not decided) else None,
         "settled": not in_tab,
+        "expired": expired,
         "tab": tab,
         "tabs": [(t, counts[t.value]) for t in Tab],
         "queue_counts": counts,
         "second_approver": current_policy(membership.brand).policy.second_approver,
         "can_review": True,
         "can_approve": can_approve(membership),
+        "can_bulk": can_bulk_decide(membership, tab),
         "here": here,
         "form": QueueFilterForm(QueryDict(urlsplit(here).query), []),
     }
@@ -360,21 +399,25 @@ def queue_decide(request: AuthedRequest, brand: str, suggestion_id: int) -> Http
 @require_POST
 @vary_on_headers("HX-Request")
 def queue_bulk(request: AuthedRequest, brand: str) -> HttpResponse:
-    """The same decision on the rows someone ticked, each recorded as their own decision."""
+    """The same decision on the rows someone ticked, each recorded as their own decision.
+
+    htmx asks for confirmation in the browser (hx-confirm); a plain form post first gets a page listing what
+    would be decided, and only its confirmation decides."""
     membership = membership_for(request.user, brand, need=Role.REVIEWER)
     form = BulkForm(request.POST)
     if not form.is_valid() or not form.cleaned_data["ids"]:
         messages.info(request, "Tick the suggestions to decide first.")
+    elif not request.htmx and not form.cleaned_data["confirmed"]:
+        return _bulk_confirmation(request, membership, form)
     else:
         kind = DecisionKind(form.cleaned_data["kind"])
         outcome = review.decide_many(
             membership.brand, form.cleaned_data["ids"], request.user, kind, form.cleaned_data["reason"]
         )
-        verb = "Approved" if kind == DecisionKind.APPROVE else "Rejected"
         if outcome.decided:
             messages.success(
                 request,
-                f"{verb} {len(outcome.decided)} suggestion{'s' if len(outcome.decided) != 1 else ''}.",
+                _bulk_text("Approved" if kind == DecisionKind.APPROVE else "Rejected", outcome.decided),
             )
         if outcome.refused:
             why = "; ".join(dict.fromkeys(reason for _, reason in outcome.refused))
@@ -382,6 +425,28 @@ def queue_bulk(request: AuthedRequest, brand: str) -> HttpResponse:
     if request.htmx:
         return _list_response(request, membership)
     return redirect(_back(request, membership))
+
+
+def _bulk_confirmation(request: AuthedRequest, membership: Membership, form: BulkForm) -> HttpResponse:
+    """The page a bulk decision without JavaScript asks on: what would be decided, with confirm and cancel."""
+    ids = list(dict.fromkeys(form.cleaned_data["ids"]))
+    suggestions = list(
+        Suggestion.objects.filter(brand=membership.brand, pk__in=ids)
+        .select_related("follower", "account")
+        .order_by("-score", "id")
+    )
+    kind = DecisionKind(form.cleaned_data["kind"])
+    context = {
+        "membership": membership,
+        "kind": kind,
+        "verb": "Approve" if kind == DecisionKind.APPROVE else "Reject",
+        "ids": ids,
+        "suggestions": suggestions,
+        "missing": len(ids) - len(suggestions),
+        "reason": form.cleaned_data["reason"],
+        "here": _back(request, membership),
+    }
+    return render(request, "followback/queue_bulk_confirm.html", context)
 
 
 @require_POST

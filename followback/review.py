@@ -43,6 +43,9 @@ TRANSITIONS: dict[tuple[SuggestionStatus, DecisionKind], SuggestionStatus] = {
 # Statuses no person moves on from: held by a rule (the policy decides; change it to change these), decided,
 # or expired. Together with TRANSITIONS they cover every status (a test checks).
 NO_DECISIONS: frozenset[SuggestionStatus] = frozenset({S.HELD, S.APPROVED, S.REJECTED, S.EXPIRED})
+# Statuses that time runs out on: past `expires_at` they wait for the next daily build to mark them expired, and
+# nobody decides them meanwhile.
+OPEN: frozenset[SuggestionStatus] = frozenset({S.PENDING, S.LATER})
 
 # Decisions that only someone with the approver role may take, from these statuses.
 APPROVER_ONLY: frozenset[tuple[SuggestionStatus, DecisionKind]] = frozenset(
@@ -136,17 +139,24 @@ def _refusal(suggestion: Suggestion, kind: DecisionKind, actor: User, role: Role
     return f"This cannot be {VERBS[kind][1]} while it is {suggestion.get_status_display().lower()}."
 
 
-def _allowed(suggestion: Suggestion, kind: DecisionKind, actor: User, role: Role) -> SuggestionStatus:
+def _allowed(
+    suggestion: Suggestion, kind: DecisionKind, actor: User, role: Role, now: datetime
+) -> SuggestionStatus:
     status = S(suggestion.status)
     target = TRANSITIONS.get((status, kind))
     if target is None:
         raise DecisionRefused(_refusal(suggestion, kind, actor, role))
     if (status, kind) in APPROVER_ONLY and not role.at_least(Role.APPROVER):
         raise DecisionRefused(_refusal(suggestion, kind, actor, role))
-    if status == S.AWAITING_APPROVAL and kind == K.APPROVE and suggestion.proposed_by_id == actor.pk:
+    if status == S.AWAITING_APPROVAL and suggestion.proposed_by_id == actor.pk:
+        # Nobody decides their own proposal, not even by sending it back or rejecting it; undo takes back a
+        # recent approval of one's own.
         raise DecisionRefused(
-            "You approved this first; a different person with the approver role gives the final approval."
+            "You approved this first; a different person with the approver role decides it now. "
+            "To take your approval back, use undo."
         )
+    if status in OPEN and suggestion.expires_at <= now:
+        raise DecisionRefused("This suggestion expired before anyone decided it.")
     return target
 
 
@@ -202,8 +212,8 @@ def decide(
 
     `kind` is what the person pressed: approve, reject, later or send back. Approving a pending suggestion
     proposes it instead when the policy asks for a second approver; the final approval (by someone else with
-    the approver role) queues the follow, and is refused with the guard's words when the daily cap or the
-    following ratio says no.
+    the approver role) queues the follow, which waits for tomorrow when today's cap is reached. The approval is
+    refused with the guard's words when the following guards say no or the account cannot follow.
     """
     kind = DecisionKind(kind)
     if kind in (K.UNDO, K.PROPOSE):
@@ -214,13 +224,10 @@ def decide(
     with transaction.atomic():
         suggestion = _lock(brand, suggestion_id)
         found = suggestion.status
-        if (
-            kind == K.APPROVE
-            and found in (S.PENDING, S.LATER)
-            and current_policy(brand).policy.second_approver
-        ):
+        policy = current_policy(brand).policy if kind == K.APPROVE else None
+        if policy is not None and found in (S.PENDING, S.LATER) and policy.second_approver:
             kind = K.PROPOSE
-        suggestion.status = _allowed(suggestion, kind, actor, role)
+        suggestion.status = _allowed(suggestion, kind, actor, role, now)
         update = ["status", "decided_by", "decided_at"]
         suggestion.decided_by, suggestion.decided_at = actor, now
         if kind == K.PROPOSE:
@@ -230,7 +237,7 @@ def decide(
         decision = _new_decision(suggestion, actor, kind, found, now, reason=reason)
         if suggestion.status == S.APPROVED:
             try:
-                execution.queue_follow(suggestion, actor, now=now)
+                suggestion.follow_action = execution.queue_follow(suggestion, actor, now=now, policy=policy)
             except execution.FollowRefused as refused:
                 raise DecisionRefused(f"Not approved: {refused}") from None
         _audit(decision, suggestion, actor)
@@ -248,7 +255,7 @@ def decide_many(
 ) -> BulkOutcome:
     """The same decision on several suggestions, each its own transaction and its own recorded decision.
 
-    One refusal (someone else decided first, the daily cap is reached) does not stop the others.
+    One refusal (someone else decided first, the following guards say no) does not stop the others.
     """
     outcome = BulkOutcome()
     for suggestion_id in dict.fromkeys(suggestion_ids):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Self
 
 from django.db import models
@@ -73,6 +74,11 @@ class SuggestionQuerySet(models.QuerySet["Suggestion"]):
 
     def held(self) -> Self:
         return self.filter(status=SuggestionStatus.HELD)
+
+    def unexpired(self, now: datetime | None = None) -> Self:
+        """Those whose time has not run out: past `expires_at` a pending or later suggestion only waits for the
+        next daily build to mark it expired, and the queue no longer shows it."""
+        return self.filter(expires_at__gt=now or timezone.now())
 
 
 class Suggestion(models.Model):

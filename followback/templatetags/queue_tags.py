@@ -93,5 +93,5 @@ def queue_badge(context: template.Context, oob: bool = False) -> dict[str, Any]:
     else:
         membership = context.get("membership")
         brand: Brand | None = getattr(membership, "brand", None)
-        pending = capped_count(Suggestion.objects.for_brand(brand).pending()) if brand else 0
+        pending = capped_count(Suggestion.objects.for_brand(brand).pending().unexpired()) if brand else 0
     return {"pending": pending, "oob": oob}

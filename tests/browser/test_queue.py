@@ -167,6 +167,43 @@ def test_bulk_approval_asks_once_and_covers_only_the_rows_on_screen(
     assert Decision.objects.filter(actor=reviewer, kind=DecisionKind.APPROVE).count() == 6
 
 
+def test_without_javascript_a_bulk_approval_asks_on_a_page_listing_them_first(
+    new_page: Callable[..., Page],
+    live_server: LiveServer,
+    brand: Brand,
+    reviewer: User,
+    queue_of_20: list[Suggestion],
+) -> None:
+    page = new_page(java_script_enabled=False)
+    sign_in(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/b/{brand.slug}/queue/?min_score=90")
+    expect(rows(page)).to_have_count(6)
+    for row in queue_of_20[:3]:
+        page.locator(f"#suggestion-{row.pk}").get_by_role("checkbox").check()
+    page.get_by_role("button", name="Reject selected").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reject 3 suggestions?")
+    listed = page.locator(".bulk-confirm-list li")
+    expect(listed).to_have_count(3)
+    expect(listed.first).to_contain_text("Ana Lima")
+    assert not Decision.objects.exists()
+    screenshot(page, "queue-bulk-confirm-no-javascript")
+
+    page.get_by_role("button", name="Cancel").click()
+    expect(rows(page)).to_have_count(6)
+    assert not Decision.objects.exists()
+
+    for row in queue_of_20[:2]:
+        page.locator(f"#suggestion-{row.pk}").get_by_role("checkbox").check()
+    page.get_by_role("button", name="Approve selected").click()
+    page.get_by_role("button", name="Approve 2 suggestions").click()
+
+    expect(page.locator("#toasts")).to_contain_text("Approved 2 suggestions.")
+    expect(rows(page)).to_have_count(4)
+    assert page.url.endswith("/queue/?min_score=90")
+    assert Decision.objects.filter(actor=reviewer, kind=DecisionKind.APPROVE).count() == 2
+
+
 def test_a_two_person_approval_by_a_reviewer_and_an_approver(
     new_page: Callable[..., Page],
     live_server: LiveServer,

@@ -52,7 +52,7 @@ def make_suggestion(
     follower: dict[str, Any] | None = None,
     **fields: Any,
 ) -> Suggestion:
-    now = timezone.now()
+    defaults = {"expires_at": timezone.now() + timedelta(days=14)}
     return Suggestion.objects.create(
         brand=account.brand,
         account=account,
@@ -63,8 +63,7 @@ def make_suggestion(
         rule="score 70 reaches the threshold of 60",
         reasons=reasons if reasons is not None else [ENGAGED_REASON],
         signals={"engagement": engagement, "customer": 0.0, "bot": 0.1},
-        expires_at=now + timedelta(days=14),
-        **fields,
+        **{**defaults, **fields},
     )
 
 

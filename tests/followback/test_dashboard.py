@@ -120,6 +120,25 @@ def test_queue_counts_follows_and_approval_rate(busy_brand):
     assert (data["approval"].approved, data["approval"].rejected, data["approval"].percent) == (3, 1, 75)
 
 
+def test_the_home_page_shows_follows_waiting_for_tomorrows_cap(brand, viewer, approver):
+    account = connected_account(brand)
+    now = timezone.now()
+    tomorrow = dashboard.day_start(now.astimezone(UTC).date()) + timedelta(days=1)
+    follow(make_suggestion(account, "done", status=S.APPROVED), FollowState.DONE, executed_at=now)
+    for n in range(2):
+        action = follow(make_suggestion(account, f"waits{n}", status=S.APPROVED), FollowState.QUEUED)
+        FollowAction.objects.filter(pk=action.pk).update(run_after=tomorrow)
+    follow(make_suggestion(account, "soon", status=S.APPROVED), FollowState.QUEUED)
+
+    follows = dashboard.brand_dashboard(brand)["follows"]
+    assert (follows.done_today, follows.in_flight, follows.waiting_for_tomorrow) == (1, 3, 2)
+    page = client_for(viewer).get(reverse("brand_home", kwargs={"brand": brand.slug})).content.decode()
+    assert (
+        "3 on the way</a>, "
+        '<span class="dash-waiting-tomorrow">2 waiting for tomorrow: today\'s cap is reached' in page
+    )
+
+
 def test_decisions_today_are_counted_per_person_most_active_first(busy_brand, reviewer, approver):
     people = dashboard.decisions_today(busy_brand, dashboard.day_start(timezone.now().astimezone(UTC).date()))
     assert [(p.name, p.approved, p.rejected, p.later, p.total) for p in people] == [

@@ -64,6 +64,14 @@ def test_reviewers_hear_about_pending_suggestions_only(queue, reviewer):
     assert "failed" not in message.body
 
 
+def test_pending_suggestions_whose_time_ran_out_are_not_counted(queue, reviewer):
+    account = queue.connected_accounts.get()
+    make_suggestion(account, "stale", expires_at=timezone.now() - timedelta(minutes=1))
+    digest.send_due_digests()
+    (message,) = sent_to(reviewer.email)
+    assert message.subject == "Acme Coffee: 3 to review today"
+
+
 def test_approvers_also_hear_what_waits_for_their_approval_and_failed_follows(queue, approver, owner):
     digest.send_due_digests()
     (message,) = sent_to(approver.email)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,14 +17,17 @@ from django.utils import timezone
 from accounts import crypto, jobs
 from accounts.jobs import JobStatus
 from accounts.models import AccountStatus, AuditEvent, Brand, ConnectedAccount, Follower, Platform, User
+from accounts.platforms import bluesky
 from followback import execution
 from followback.execution import FollowRefused, cancel_follow, execute_follow, follow_allowed, queue_follow
-from followback.models import FollowAction, FollowState
+from followback.models import AccountRateLimit, FollowAction, FollowState
 from followback.tasks import sweep_jobs
 from rules import services as rules_services
 from rules.models import Suggestion, SuggestionStatus
 from rules.policy import PolicySettings
+from tests.fakes.bluesky import FakeBluesky
 from tests.fakes.mastodon import BRAND_ID, DEFAULT_ACCESS_TOKEN, FakeMastodon
+from tests.followback.test_review import at_once
 
 FOLLOW_TASK = "followback.tasks.execute_follow"
 
@@ -161,15 +168,72 @@ def test_queueing_the_same_approval_twice_keeps_one_follow(approver, suggestion)
     assert FollowAction.objects.count() == 1
 
 
-def test_an_approval_is_refused_when_the_daily_cap_is_reached(brand, owner, approver, account, fake):
+def test_an_approval_over_the_daily_cap_waits_for_tomorrow_and_says_so(
+    brand, owner, approver, account, fake, settings, sent_jobs, django_capture_on_commit_callbacks
+):
+    settings.FOLLOWBACK_UNDO_SECONDS = 60
     set_policy(brand, owner, daily_follow_cap=2)
     for number in range(2):
         follow_action(approved_suggestion(account, f"9{number}", f"early{number}@x.example"), approver)
-
     late = approved_suggestion(account, fake.add_account("late@x.example"), "late@x.example")
-    with pytest.raises(FollowRefused, match="the daily cap of 2 follows is reached"):
-        queue_follow(late, approver)
-    assert not FollowAction.objects.filter(suggestion=late).exists()
+    now = timezone.now()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        action = queue_follow(late, approver, now=now)
+
+    tomorrow = execution.day_start(now) + timedelta(days=1)
+    assert (action.state, action.status, action.run_after) == (FollowState.QUEUED, JobStatus.QUEUED, tomorrow)
+    assert action.waiting_reason == "Waiting for tomorrow: today's cap of 2 follows is reached"
+    assert sent_jobs == [(FOLLOW_TASK, [action.pk], tomorrow)]
+    queued = AuditEvent.objects.get(verb="follow.queued", target_id=str(action.pk))
+    assert queued.summary.endswith("it waits for tomorrow: today's cap of 2 follows is reached")
+    assert queued.data["run_after"] == tomorrow.isoformat()
+    assert execute_follow(action.pk) is None  # not due before tomorrow
+    assert fake.follows_done == []
+    # It does not count against today's cap: today still counts the two due today.
+    check = follow_allowed(account, rules_services.current_policy(brand).policy, now)
+    assert check.why == "the daily cap of 2 follows is reached (2 approved today)"
+
+
+def test_an_approval_over_the_cap_just_before_midnight_still_waits_out_the_undo_window(
+    brand, owner, approver, account, target, settings
+):
+    settings.FOLLOWBACK_UNDO_SECONDS = 120
+    set_policy(brand, owner, daily_follow_cap=1)
+    follow_action(approved_suggestion(account, "1", "a@x"), approver)
+    midnight = execution.day_start(timezone.now()) + timedelta(days=1)
+
+    action = queue_follow(
+        approved_suggestion(account, target, "alice@remote.example"),
+        approver,
+        now=midnight - timedelta(seconds=30),
+    )
+
+    assert action.run_after == midnight + timedelta(seconds=90)
+    assert action.waiting_reason.startswith("Waiting for tomorrow")
+
+
+def test_at_the_daily_cap_the_ratio_guard_still_refuses_the_approval(brand, owner, approver, fake, target):
+    account = mastodon_account(brand, fake, followers_count=10, following_count=15)
+    set_policy(brand, owner, daily_follow_cap=1)
+    follow_action(approved_suggestion(account, "1", "a@x"), approver, state=FollowState.DONE,
+                  executed_at=timezone.now())  # fmt: skip
+
+    with pytest.raises(FollowRefused, match=r"would pass 1\.5 times 10 followers, 15"):
+        queue_follow(approved_suggestion(account, target, "alice@remote.example"), approver)
+    assert FollowAction.objects.count() == 1
+
+
+def test_at_the_daily_cap_the_platforms_following_cap_still_refuses_the_approval(
+    brand, owner, approver, fake, target
+):
+    account = mastodon_account(brand, fake, followers_count=100_000, following_count=7_500)
+    set_policy(brand, owner, daily_follow_cap=1)
+    follow_action(approved_suggestion(account, "1", "a@x"), approver)  # following 7,501 once it runs
+
+    with pytest.raises(FollowRefused, match="would pass the cap of 7,500 on Mastodon"):
+        queue_follow(approved_suggestion(account, target, "alice@remote.example"), approver)
+    assert FollowAction.objects.count() == 1
 
 
 def test_follows_done_yesterday_cancelled_or_failed_leave_todays_cap_alone(brand, owner, approver, account):
@@ -183,10 +247,10 @@ def test_follows_done_yesterday_cancelled_or_failed_leave_todays_cap_alone(brand
     follow_action(approved_suggestion(account, "4", "d@x"), approver, state=FollowState.DONE,
                   executed_at=timezone.now())  # fmt: skip
 
-    allowed, why = follow_allowed(account, rules_services.current_policy(brand).policy, timezone.now())
+    check = follow_allowed(account, rules_services.current_policy(brand).policy, timezone.now())
 
-    assert allowed, why
-    assert "within today's cap (2 of 3)" in why
+    assert check.allowed, check.why
+    assert "within today's cap (2 of 3)" in check.why
 
 
 def test_a_follow_waiting_for_tomorrow_counts_against_tomorrows_cap_not_todays(
@@ -198,8 +262,9 @@ def test_a_follow_waiting_for_tomorrow_counts_against_tomorrows_cap_not_todays(
     follow_action(approved_suggestion(account, "1", "a@x"), approver, run_after=tomorrow)
     policy = rules_services.current_policy(brand).policy
 
-    assert follow_allowed(account, policy, now)[0]
-    assert not follow_allowed(account, policy, tomorrow + timedelta(hours=1))[0]
+    assert follow_allowed(account, policy, now).allowed
+    tomorrows = follow_allowed(account, policy, tomorrow + timedelta(hours=1))
+    assert (tomorrows.allowed, tomorrows.cap_reached) == (False, True)
 
 
 def test_queued_follows_count_as_following_for_the_ratio_guard(brand, approver, fake, target):
@@ -492,7 +557,7 @@ def test_a_follow_over_the_daily_cap_waits_for_tomorrow_and_says_so(
 
     action = refreshed(action)
     assert (action.state, action.status, action.attempts) == (FollowState.QUEUED, JobStatus.QUEUED, 0)
-    assert action.waiting_reason.startswith("Waiting for tomorrow: the daily cap of 1 follows is reached")
+    assert action.waiting_reason == "Waiting for tomorrow: today's cap of 1 follow is reached"
     tomorrow = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     assert action.run_after == tomorrow
     assert fake.follows_done == []
@@ -511,6 +576,32 @@ def test_at_execution_the_first_queued_follows_of_the_day_go_first(brand, owner,
     assert [refreshed(a).state for a in actions] == [FollowState.DONE, FollowState.DONE, FollowState.QUEUED]
     assert fake.follows_done == ids[:2]
     assert actions[2].waiting_reason.startswith("Waiting for tomorrow")
+
+
+def test_follows_that_waited_for_today_fill_its_cap_first_queued_first_run(
+    brand, owner, approver, account, fake, target
+):
+    set_policy(brand, owner, daily_follow_cap=2)
+    today = execution.day_start(timezone.now())
+    ids = [fake.add_account(f"w{n}@remote.example") for n in range(3)]
+    waiting = [
+        follow_action(approved_suggestion(account, i, f"w{n}@remote.example"), approver, run_after=today,
+                      created_at=today - timedelta(hours=3) + timedelta(minutes=n),
+                      waiting_reason="Waiting for tomorrow: today's cap of 2 follows is reached")
+        for n, i in enumerate(ids)
+    ]  # fmt: skip
+
+    # Today's approvals find today's cap taken by yesterday's waiting follows.
+    fresh = queue_follow(approved_suggestion(account, target, "alice@remote.example"), approver)
+    assert fresh.run_after == today + timedelta(days=1)
+
+    for action in reversed(waiting):  # the worker happens to pick the last queued first
+        execute_follow(action.pk)
+
+    assert [refreshed(a).state for a in waiting] == [FollowState.DONE, FollowState.DONE, FollowState.QUEUED]
+    assert sorted(fake.follows_done) == sorted(ids[:2])
+    assert waiting[2].waiting_reason == "Waiting for tomorrow: today's cap of 2 follows is reached"
+    assert waiting[2].run_after == today + timedelta(days=1)
 
 
 def test_the_ratio_guard_is_checked_again_before_following(brand, approver, fake, target):
@@ -545,3 +636,177 @@ def test_the_sweeper_sends_a_follow_whose_worker_died_again(approver, suggestion
 
     assert sweep_jobs() >= 1
     assert FollowAction.objects.needing_delivery().filter(pk=stuck.pk).exists()
+
+
+# The platform's rate limit, before it says no.
+
+
+def fresh_window_clock(window: int) -> Callable[[], float]:
+    """A platform clock at the start of a rate-limit window, so that no window ends while the test runs."""
+    start = time.time()
+    shift = math.ceil(start / window) * window - start + 1
+    return lambda: time.time() + shift
+
+
+def travel_to(monkeypatch: pytest.MonkeyPatch, moment: datetime, *fakes: FakeMastodon | FakeBluesky) -> None:
+    """Our clock and the platforms' at `moment`: for the wait for a reset, without waiting."""
+    monkeypatch.setattr(timezone, "now", lambda: moment)
+    for server in fakes:
+        server.clock = moment.timestamp
+
+
+@pytest.fixture
+def limited(brand: Brand) -> Iterator[FakeMastodon]:
+    """A fake Mastodon that allows two requests per hour-long window, starting a fresh window now."""
+    with FakeMastodon(
+        follower_count=0, rate_limit=2, rate_window=3600, clock=fresh_window_clock(3600)
+    ) as server:
+        yield server
+
+
+def queued_follows(
+    account: ConnectedAccount, server: FakeMastodon, approver: User, count: int
+) -> list[FollowAction]:
+    return [
+        follow_action(approved_suggestion(account, server.add_account(f"r{n}@x.example"), f"r{n}@x.example"),
+                      approver)
+        for n in range(count)
+    ]  # fmt: skip
+
+
+def test_after_a_follow_spends_the_last_of_the_budget_the_next_waits_for_the_reset_without_asking(
+    brand, approver, limited, monkeypatch
+):
+    account = mastodon_account(brand, limited)
+    first, second, third = queued_follows(account, limited, approver, 3)
+
+    execute_follow(first.pk)
+    execute_follow(second.pk)  # the platform answers: none left until the window resets
+    budget = AccountRateLimit.objects.get(account=account)
+    assert budget.remaining == 0
+    assert budget.reset_at is not None
+    assert budget.reset_at > timezone.now() + timedelta(minutes=30)
+    execute_follow(third.pk)
+
+    third = refreshed(third)
+    assert (refreshed(first).state, refreshed(second).state) == (FollowState.DONE, FollowState.DONE)
+    assert (third.state, third.status, third.attempts) == (FollowState.QUEUED, JobStatus.QUEUED, 0)
+    assert third.run_after == budget.reset_at
+    assert third.waiting_reason == f"Waiting for the platform's rate limit until {budget.reset_at:%H:%M} UTC"
+    assert [request.outcome for request in limited.requests] == [200, 200]  # never asked, never refused
+    assert len(limited.follows_done) == 2
+
+    travel_to(monkeypatch, budget.reset_at + timedelta(seconds=1), limited)
+    execute_follow(third.pk)
+
+    assert (refreshed(third).state, third.attempts) == (FollowState.DONE, 1)
+    assert len(limited.follows_done) == 3
+    assert [request.outcome for request in limited.requests] == [200, 200, 200]
+
+
+def test_a_retry_whose_read_back_spends_the_budget_waits_before_asking_to_follow(
+    brand, approver, limited, monkeypatch
+):
+    account = mastodon_account(brand, limited)
+    fresh, retry = queued_follows(account, limited, approver, 2)
+    FollowAction.objects.filter(pk=retry.pk).update(state=FollowState.NEEDS_RECONCILE, attempts=1)
+
+    execute_follow(fresh.pk)  # one request of the window's two
+    execute_follow(retry.pk)  # reading the relationship back takes the last
+
+    retry = refreshed(retry)
+    assert (retry.state, retry.status, retry.attempts) == (FollowState.NEEDS_RECONCILE, JobStatus.QUEUED, 1)
+    assert retry.waiting_reason.startswith("Waiting for the platform's rate limit until")
+    assert [(request.path.rsplit("/", 1)[-1], request.outcome) for request in limited.requests] == [
+        ("follow", 200),
+        ("relationships", 200),
+    ]
+    assert len(limited.follows_done) == 1
+
+    travel_to(monkeypatch, retry.run_after + timedelta(seconds=1), limited)
+    execute_follow(retry.pk)
+
+    assert refreshed(retry).state == FollowState.DONE
+    assert len(limited.follows_done) == 2
+    assert (
+        len(limited.calls("/api/v1/accounts/relationships")) == 2
+    )  # still unsure, so it checked again first
+
+
+def test_a_429_makes_the_accounts_other_follows_wait_without_asking(brand, approver, account, fake):
+    first, second = queued_follows(account, fake, approver, 2)
+    fake.fail_next(path="/follow", status=429, error="Too many requests", headers={"Retry-After": "600"})
+
+    execute_follow(first.pk)
+    execute_follow(second.pk)
+
+    first, second = refreshed(first), refreshed(second)
+    assert (first.state, second.state) == (FollowState.QUEUED, FollowState.QUEUED)
+    assert (first.attempts, second.attempts) == (0, 0)
+    assert second.run_after == first.run_after > timezone.now() + timedelta(minutes=9)
+    assert second.waiting_reason.startswith("Waiting for the platform's rate limit until")
+    assert len(fake.requests) == 1
+    assert fake.follows_done == []
+
+
+def bluesky_account(brand: Brand, server: FakeBluesky) -> ConnectedAccount:
+    session = bluesky.create_session(
+        server.brand_handle, server.app_password, service_url=server.url, plc_url=server.url
+    )
+    credentials = {"did": session.did, "handle": session.handle, "pds_url": session.pds_url,
+                   "access_jwt": session.access_jwt, "refresh_jwt": session.refresh_jwt}  # fmt: skip
+    return ConnectedAccount.objects.create(
+        brand=brand, platform=Platform.BLUESKY, platform_user_id=session.did, handle=session.handle,
+        server_url=session.pds_url, credentials_ciphertext=crypto.encrypt_json(credentials),
+        followers_count=1000, following_count=100,
+    )  # fmt: skip
+
+
+def test_on_bluesky_a_follow_that_spends_the_budget_makes_the_next_wait_for_the_reset(
+    brand, approver, monkeypatch
+):
+    with FakeBluesky(follower_count=0, rate_window=3600, clock=fresh_window_clock(3600)) as server:
+        account = bluesky_account(brand, server)
+        dids = [server.add_account(f"fan{n}.test") for n in range(2)]
+        first, second = (follow_action(approved_suggestion(account, did, f"fan{n}.test"), approver)
+                         for n, did in enumerate(dids))  # fmt: skip
+        # The XRPC requests of connecting count against the window (the DID document does not); the first
+        # follow's three (getProfiles, listRecords, createRecord) use up the rest.
+        server.rate_limit = sum(request.nsid != "identity" for request in server.requests) + 3
+
+        execute_follow(first.pk)
+        asked = len(server.requests)
+        execute_follow(second.pk)
+
+        budget = AccountRateLimit.objects.get(account=account)
+        second = refreshed(second)
+        assert refreshed(first).state == FollowState.DONE
+        assert (budget.remaining, second.state, second.attempts) == (0, FollowState.QUEUED, 0)
+        assert second.run_after == budget.reset_at
+        assert len(server.requests) == asked  # the second follow asked nothing
+        assert all(request.outcome == 200 for request in server.requests)
+
+        travel_to(monkeypatch, budget.reset_at + timedelta(seconds=1), server)
+        execute_follow(second.pk)
+
+        assert refreshed(second).state == FollowState.DONE
+        assert [record.subject for record in server.follow_records] == dids
+
+
+# Two workers at once.
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_running_the_same_follow_at_the_same_instant_follow_once(brand, approver, account, fake):
+    actions = queued_follows(account, fake, approver, 5)
+
+    for action in actions:
+        results = at_once(partial(execute_follow, action.pk), partial(execute_follow, action.pk))
+        assert sum(result is None for result in results) == 1, (
+            results
+        )  # one claimed it, the other found it taken
+        assert refreshed(action).state == FollowState.DONE
+
+    assert len(fake.follows_done) == 5 == len(set(fake.follows_done))
+    assert len([r for r in fake.requests if r.method == "POST" and r.path.endswith("/follow")]) == 5
+    assert AuditEvent.objects.filter(verb="follow.executed").count() == 5

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.jobs import JobStatus
 from accounts.models import Brand, ConnectedAccount, Role, User
+from followback.execution import queue_follow
 from followback.models import FollowAction, FollowState
 from tests.conftest import client_for
 from tests.factories import BrandFactory, MembershipFactory
@@ -79,6 +80,24 @@ def test_a_viewer_reads_the_follows_with_their_states_and_reasons_but_cannot_ret
     assert "Waiting for tomorrow: the daily cap of 50 follows is reached" in page
     assert str(approver) in page
     assert retry_url(failed) not in page
+
+
+def test_a_follow_approved_over_the_daily_cap_shows_it_waits_for_tomorrow_and_when_it_runs(
+    brand: Brand, owner: User, approver: User, viewer: User, account: ConnectedAccount
+) -> None:
+    set_policy(brand, owner, daily_follow_cap=1)
+    follow_action(approved_suggestion(account, "1", "a@x"), approver)
+    waiting = queue_follow(approved_suggestion(account, "2", "tomorrow@remote.example"), approver)
+
+    page = client_for(viewer).get(follows_url(brand, show="waiting")).content.decode()
+
+    row = page[page.index(f'<tr id="follow-{waiting.pk}">') :]
+    row = row[: row.index("</tr>")]
+    assert "Waiting for tomorrow: today&#x27;s cap of 1 follow is reached" in row
+    assert (
+        f'Runs from <time datetime="{waiting.run_after.isoformat()}">{waiting.run_after:%-d %b}, 00:00 UTC'
+        in row
+    )
 
 
 def test_an_approver_sees_a_retry_button_on_failed_follows_only(

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from followback import queue_views
-from followback.models import Comment, Decision, DecisionKind
-from rules.models import SuggestionStatus
+from followback.models import Comment, Decision, DecisionKind, FollowAction
+from rules import services
+from rules.models import Suggestion, SuggestionStatus
+from rules.policy import PolicySettings
 from tests.conftest import client_for
 from tests.followback.queue_data import (
     CUSTOMER_REASON,
@@ -143,26 +146,104 @@ def test_show_more_with_htmx_appends_rows_and_replaces_the_pager(brand, viewer, 
     assert "<html" not in html
 
 
-@pytest.mark.parametrize("tab", ["pending", "awaiting", "decided"])
-def test_the_queue_runs_the_same_number_of_queries_for_10_and_50_rows(
-    tab, brand, approver, reviewer, account, django_assert_num_queries
+# Session, user, membership with its brand, the brand switcher, the accounts for the filter, the current policy, the
+# five tab counts (one statement) and the rows with their follower, people and comment count.
+QUEUE_PAGE_QUERIES = 8
+TAB_ROWS = {"pending": S.PENDING, "later": S.LATER, "awaiting": S.AWAITING_APPROVAL, "held": S.HELD}
+
+
+def fill_tab(tab: str, account, total: int, client, proposer) -> None:
+    """`total` rows in `tab` (decided today: rejected through the client)."""
+    for n in range(total):
+        suggestion = make_suggestion(
+            account, f"fan{total}_{n}", status=TAB_ROWS.get(tab, S.PENDING), proposed_by=proposer
+        )
+        if tab == "decided":
+            client.post(decide_url(suggestion), {"kind": "reject"})
+
+
+@pytest.mark.parametrize("tab", [tab.value for tab in queue_views.Tab])
+def test_every_tab_runs_the_same_queries_for_10_and_50_rows(
+    tab, brand, approver, reviewer, django_assert_num_queries
 ):
-    status = S.AWAITING_APPROVAL if tab == "awaiting" else S.PENDING
     client = client_for(approver)
-    counts: list[int] = []
-    for total in (10, 50):
-        for n in range(total - len(counts) * 10):
-            suggestion = make_suggestion(account, f"fan{total}_{n}", status=status, proposed_by=reviewer)
-            if tab == "decided":
-                client.post(decide_url(suggestion), {"kind": "reject"})
-        response = client.get(queue_url(brand, tab=tab))
+    client.get(queue_url(brand))
+    for total, account in (
+        (10, connected_account(brand, "acme.ten")),
+        (50, connected_account(brand, "acme.fifty")),
+    ):
+        fill_tab(tab, account, total, client, reviewer)
+        with django_assert_num_queries(QUEUE_PAGE_QUERIES):
+            response = client.get(queue_url(brand, tab=tab, account=account.pk))
         assert len(handles(response)) == total
-        with CaptureQueriesContext(connection) as queries:
-            client.get(queue_url(brand, tab=tab))
-        counts.append(len(queries))
-    assert counts[0] == counts[1] <= 12, counts
-    with django_assert_num_queries(counts[0]):
+    with django_assert_num_queries(QUEUE_PAGE_QUERIES):
         client.get(queue_url(brand, tab=tab, q="fan", reason="engagement", min_score=1, customers="on"))
+
+
+# An htmx decision: session, user, membership; the service's role check, lock, fresh read, policy (approve
+# only), update, decision, audit event, and for a final approval the follow (account lock, existing follow, the
+# cap's count, insert, audit event, two savepoints); then the row as it now stands, the policy and the counts.
+DECISION_QUERIES = {"approve": 22, "reject": 14, "later": 14}
+
+
+@pytest.mark.parametrize("kind", sorted(DECISION_QUERIES))
+def test_an_htmx_decision_runs_the_same_queries_whatever_the_queue_holds(
+    kind, brand, reviewer, account, django_assert_num_queries
+):
+    client = client_for(reviewer)
+    for total in (10, 50):
+        rows = [make_suggestion(account, f"fan{total}_{n}") for n in range(total)]
+        with django_assert_num_queries(DECISION_QUERIES[kind]):
+            response = client.post(decide_url(rows[0]), {"kind": kind, "tab": "pending"}, **HTMX)
+        assert response.status_code == 200
+        assert Decision.objects.filter(suggestion=rows[0], kind=kind).exists()
+
+
+# A bulk decision: a fixed part (session, user, membership, and the list response: accounts, policy, counts,
+# rows) and a part per decided row, each row being one `decide` of its own.
+BULK_BASE_QUERIES = 7
+BULK_QUERIES_PER_ROW = {"approve": 16, "approve (1 of 2)": 9, "reject": 8}
+
+
+@pytest.mark.parametrize("kind", sorted(BULK_QUERIES_PER_ROW))
+def test_a_bulk_decision_runs_a_fixed_number_of_queries_per_decided_row(
+    kind, brand, owner, reviewer, account, django_assert_num_queries
+):
+    if kind == "approve (1 of 2)":
+        require_second_approver(brand, owner)
+    client = client_for(reviewer)
+    url = reverse("queue_bulk", kwargs={"brand": brand.slug})
+    for total in (10, 50):
+        rows = [make_suggestion(account, f"fan{total}_{n}") for n in range(total)]
+        for ticked in (rows[:1], rows[1:6]):
+            expected = BULK_BASE_QUERIES + len(ticked) * BULK_QUERIES_PER_ROW[kind]
+            with django_assert_num_queries(expected):
+                response = client.post(
+                    url,
+                    {"kind": kind.split()[0], "ids": [r.pk for r in ticked], "next": queue_url(brand)},
+                    **HTMX,
+                )
+            assert len(handles_in(response.content.decode())) == min(Suggestion.objects.pending().count(), 50)
+    assert Decision.objects.filter(actor=reviewer).count() == 12
+
+
+# Undo: session, user, membership, the role check, the latest decision, the lock and fresh read, whether it is
+# undone already, anything since, the earlier decision, the update, the undo decision, its audit event, two
+# savepoints; then the list response (accounts, policy, counts, rows).
+UNDO_QUERIES = 19
+
+
+def test_an_htmx_undo_runs_the_same_queries_whatever_the_queue_holds(
+    brand, reviewer, account, django_assert_num_queries
+):
+    client = client_for(reviewer)
+    undo = reverse("queue_undo", kwargs={"brand": brand.slug})
+    for total in (10, 50):
+        rows = [make_suggestion(account, f"fan{total}_{n}") for n in range(total)]
+        client.post(decide_url(rows[0]), {"kind": "reject"})
+        with django_assert_num_queries(UNDO_QUERIES):
+            response = client.post(undo, {"next": queue_url(brand)}, **HTMX)
+        assert "Undone: @" in response.content.decode()
 
 
 def test_a_plain_decision_redirects_back_with_a_message(brand, reviewer, account):
@@ -235,7 +316,9 @@ def test_bulk_approve_plain_and_htmx(brand, reviewer, account):
     rows = [make_suggestion(account, f"fan{n}", score=90 - n) for n in range(4)]
     client = client_for(reviewer)
     url = reverse("queue_bulk", kwargs={"brand": brand.slug})
-    response = client.post(url, {"kind": "approve", "ids": [rows[0].pk, rows[1].pk]}, follow=True)
+    response = client.post(
+        url, {"kind": "approve", "ids": [rows[0].pk, rows[1].pk], "confirmed": "on"}, follow=True
+    )
     assert "Approved 2 suggestions." in response.content.decode()
     response = client.post(
         url, {"kind": "reject", "ids": [rows[1].pk, rows[2].pk], "next": queue_url(brand)}, **HTMX
@@ -246,6 +329,155 @@ def test_bulk_approve_plain_and_htmx(brand, reviewer, account):
     assert "1 not decided: You already approved this." in html
     assert 'data-count="pending">1<' in html
     assert Decision.objects.filter(actor=reviewer).count() == 3
+
+
+def test_a_plain_bulk_decision_asks_on_a_page_listing_them_and_decides_only_on_confirm(
+    brand, reviewer, account
+):
+    rows = [
+        make_suggestion(account, f"fan{n}", score=90 - n, follower={"display_name": f"Fan {n}"})
+        for n in range(9)
+    ]
+    ticked = [r.pk for r in rows[:7]] + [999_999]
+    back = queue_url(brand, min_score=80)
+    client = client_for(reviewer)
+    url = reverse("queue_bulk", kwargs={"brand": brand.slug})
+
+    response = client.post(url, {"kind": "approve", "ids": ticked, "next": back})
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert '<h1 id="bulk-confirm-title">Approve 7 suggestions?</h1>' in page
+    assert re.findall(r"<bdi>@(fan\d)</bdi>", page) == [f"fan{n}" for n in range(7)]
+    assert "1 of the ticked suggestion is no longer in the queue" in page
+    assert page.count('type="hidden" name="ids"') == 8
+    assert '<input type="hidden" name="confirmed" value="on">' in page
+    assert (
+        f'<a href="{back.replace("&", "&amp;")}" role="button" class="secondary outline">Cancel</a>' in page
+    )
+    assert not Decision.objects.exists(), "nothing is decided before the confirmation"
+
+    confirm = dict(re.findall(r'<input type="hidden" name="(kind|next|confirmed)" value="([^"]*)"', page))
+    response = client.post(url, {**confirm, "ids": ticked}, follow=True)
+
+    assert response.redirect_chain == [(back, 302)]
+    html = response.content.decode()
+    assert "Approved 7 suggestions." in html
+    assert "1 not decided: This suggestion is no longer in the queue." in html
+    assert Decision.objects.filter(actor=reviewer, kind=DecisionKind.APPROVE).count() == 7
+
+
+def test_a_plain_bulk_rejection_keeps_its_reason_through_the_confirmation(brand, reviewer, account):
+    rows = [make_suggestion(account, f"spam{n}") for n in range(2)]
+    url = reverse("queue_bulk", kwargs={"brand": brand.slug})
+    page = client_for(reviewer).post(url, {"kind": "reject", "ids": [r.pk for r in rows], "reason": "bots"})
+    html = page.content.decode()
+    assert "Reject 2 suggestions?" in html
+    assert "Reason: <q>bots</q>." in html
+    assert '<input type="hidden" name="reason" value="bots">' in html
+    assert '<button type="submit" class="danger">Reject 2 suggestions</button>' in html
+
+
+def test_htmx_bulk_decides_at_once_because_the_browser_confirmed(brand, reviewer, account):
+    rows = [make_suggestion(account, f"fan{n}") for n in range(2)]
+    url = reverse("queue_bulk", kwargs={"brand": brand.slug})
+    response = client_for(reviewer).post(url, {"kind": "approve", "ids": [r.pk for r in rows]}, **HTMX)
+    assert "Approved 2 suggestions." in response.content.decode()
+    assert Decision.objects.count() == 2
+
+
+def test_bulk_tools_appear_only_where_the_person_can_decide(brand, owner, reviewer, approver, account):
+    require_second_approver(brand, owner)
+    mine = make_suggestion(account, "proposed_by_me", status=S.AWAITING_APPROVAL, proposed_by=approver)
+    theirs = make_suggestion(account, "proposed_by_them", status=S.AWAITING_APPROVAL, proposed_by=reviewer)
+    make_suggestion(account, "pending_one")
+    make_suggestion(account, "held_one", status=S.HELD)
+    checkbox = 'class="row-select"'
+
+    reviewer_awaiting = client_for(reviewer).get(queue_url(brand, tab="awaiting")).content.decode()
+    assert checkbox not in reviewer_awaiting
+    assert 'id="bulk-form"' not in reviewer_awaiting
+    assert checkbox in client_for(reviewer).get(queue_url(brand)).content.decode()
+
+    approver_awaiting = client_for(approver).get(queue_url(brand, tab="awaiting")).content.decode()
+    assert "Give final approval to selected" in approver_awaiting
+    assert f'name="ids" value="{theirs.pk}"' in approver_awaiting
+    assert f'name="ids" value="{mine.pk}"' not in approver_awaiting, "nobody ticks their own proposal"
+    for tab in ("held", "decided"):
+        assert 'id="bulk-form"' not in client_for(approver).get(queue_url(brand, tab=tab)).content.decode()
+
+
+def test_the_proposer_cannot_send_back_or_reject_their_own_proposal_by_posting(
+    brand, owner, approver, account
+):
+    require_second_approver(brand, owner)
+    suggestion = make_suggestion(account, "ann_fan", status=S.AWAITING_APPROVAL, proposed_by=approver)
+    client = client_for(approver)
+    for kind in ("send_back", "reject", "approve"):
+        response = client.post(decide_url(suggestion), {"kind": kind, "tab": "awaiting"}, **HTMX)
+        assert "a different person with the approver role decides it now" in response.content.decode()
+    suggestion.refresh_from_db()
+    assert suggestion.status == S.AWAITING_APPROVAL
+    assert not Decision.objects.exists()
+
+
+def test_an_approval_over_the_daily_cap_says_the_follow_waits_for_tomorrow(brand, owner, reviewer, account):
+    services.save_policy(brand, replace(PolicySettings(), daily_follow_cap=1), by=owner)
+    first, second = make_suggestion(account, "first"), make_suggestion(account, "second")
+    client = client_for(reviewer)
+    client.post(decide_url(first), {"kind": "approve"})
+
+    response = client.post(decide_url(second), {"kind": "approve", "tab": "pending"}, **HTMX)
+
+    assert (
+        "Approved @second. Waiting for tomorrow: today&#x27;s cap of 1 follow is reached, so the follow runs then."
+        in response.content.decode()
+    )
+    assert FollowAction.objects.get(suggestion=second).run_after > timezone.now() + timedelta(minutes=3)
+
+
+def test_a_bulk_approval_over_the_daily_cap_says_how_many_follows_wait(brand, owner, reviewer, account):
+    services.save_policy(brand, replace(PolicySettings(), daily_follow_cap=2), by=owner)
+    rows = [make_suggestion(account, f"fan{n}", score=90 - n) for n in range(5)]
+    url = reverse("queue_bulk", kwargs={"brand": brand.slug})
+    response = client_for(reviewer).post(url, {"kind": "approve", "ids": [r.pk for r in rows]}, **HTMX)
+    assert (
+        "Approved 5 suggestions. 3 of their follows wait for tomorrow: today&#x27;s cap of 2 follows is reached."
+        in response.content.decode()
+    )
+    assert FollowAction.objects.exclude(waiting_reason="").count() == 3
+
+
+def test_pending_and_later_suggestions_whose_time_ran_out_leave_the_queue_and_its_counts(
+    brand, viewer, account
+):
+    gone = timezone.now() - timedelta(minutes=1)
+    make_suggestion(account, "fresh")
+    make_suggestion(account, "stale", expires_at=gone)
+    make_suggestion(account, "later_fresh", status=S.LATER)
+    make_suggestion(account, "later_stale", status=S.LATER, expires_at=gone)
+    client = client_for(viewer)
+
+    html = client.get(queue_url(brand)).content.decode()
+    assert handles_in(html) == ["fresh"]
+    assert 'data-count="pending">1<' in html
+    assert 'data-count="later">1<' in html
+    assert 'id="queue-count" class="badge">1<' in html
+    assert handles(client.get(queue_url(brand, tab="later"))) == ["later_fresh"]
+    home = client.get(reverse("brand_home", kwargs={"brand": brand.slug})).content.decode()
+    assert 'id="queue-count" class="badge">1<' in home
+    assert f'<a href="{reverse("queue", kwargs={"brand": brand.slug})}">1</a>' in home
+
+
+def test_deciding_a_suggestion_whose_time_ran_out_shows_it_expired(brand, reviewer, account):
+    suggestion = make_suggestion(account, "stale", expires_at=timezone.now() - timedelta(minutes=1))
+    response = client_for(reviewer).post(
+        decide_url(suggestion), {"kind": "approve", "tab": "pending"}, **HTMX
+    )
+    html = response.content.decode()
+    assert "Expired: nobody decided it in time." in html
+    assert "This suggestion expired before anyone decided it." in html
+    assert not Decision.objects.exists()
 
 
 def test_bulk_with_nothing_ticked_says_so(brand, reviewer):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,9 @@ from django.utils import timezone
 from accounts.models import AuditEvent, Role
 from followback import review
 from followback.models import Comment, Decision, DecisionKind, FollowAction, FollowState
+from rules import services
 from rules.models import SuggestionStatus
+from rules.policy import PolicySettings
 from tests.factories import MembershipFactory
 from tests.followback.queue_data import connected_account, make_suggestion, require_second_approver
 
@@ -122,6 +125,41 @@ def test_a_refused_follow_refuses_the_approval_with_the_guards_words(brand, revi
     assert not FollowAction.objects.exists()
 
 
+def test_a_final_approval_over_the_daily_cap_is_accepted_and_its_follow_waits_for_tomorrow(
+    brand, owner, reviewer, account
+):
+    services.save_policy(brand, replace(PolicySettings(), daily_follow_cap=1), by=owner)
+    first, second = make_suggestion(account, "first"), make_suggestion(account, "second")
+    review.decide(brand, first.pk, reviewer, K.APPROVE)
+
+    decision = review.decide(brand, second.pk, reviewer, K.APPROVE)
+
+    assert (decision.kind, status_of(second)) == (K.APPROVE, S.APPROVED)
+    action = FollowAction.objects.get(suggestion=second)
+    assert action.state == FollowState.QUEUED
+    assert action.waiting_reason == "Waiting for tomorrow: today's cap of 1 follow is reached"
+    assert decision.suggestion.follow_action == action  # what the toast reads, without a query
+    assert FollowAction.objects.get(suggestion=first).waiting_reason == ""
+
+
+@pytest.mark.parametrize("found", [S.PENDING, S.LATER])
+@pytest.mark.parametrize("kind", [K.APPROVE, K.REJECT, K.LATER])
+def test_nobody_decides_a_suggestion_whose_time_ran_out_before_the_build_expires_it(
+    found, kind, brand, reviewer, account
+):
+    suggestion = make_suggestion(account, "someone", status=found, expires_at=timezone.now())
+    with pytest.raises(review.DecisionRefused):
+        review.decide(brand, suggestion.pk, reviewer, kind)
+    assert status_of(suggestion) == found
+    assert not Decision.objects.exists()
+
+
+def test_a_suggestion_whose_time_ran_out_says_so(brand, reviewer, account):
+    suggestion = make_suggestion(account, "someone", expires_at=timezone.now() - timedelta(minutes=1))
+    with pytest.raises(review.DecisionRefused, match=r"^This suggestion expired before anyone decided it\.$"):
+        review.decide(brand, suggestion.pk, reviewer, K.APPROVE)
+
+
 # --- second approver --------------------------------------------------------------------------------------------
 
 
@@ -146,6 +184,44 @@ def test_an_approver_cannot_approve_their_own_proposal(brand, owner, approver, s
         review.decide(brand, suggestion.pk, approver, K.APPROVE)
     assert status_of(suggestion) == S.AWAITING_APPROVAL
     assert not FollowAction.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "refusal"),
+    [
+        (K.APPROVE, "You approved this first; a different person with the approver role decides it now"),
+        (K.SEND_BACK, "You approved this first; a different person with the approver role decides it now"),
+        (K.REJECT, "You approved this first; a different person with the approver role decides it now"),
+        (K.LATER, "cannot be left for later while it is waiting for a second approver"),
+    ],
+)
+def test_an_approver_cannot_decide_their_own_proposal_in_any_way_but_can_undo_it(
+    kind, refusal, brand, owner, approver, suggestion
+):
+    require_second_approver(brand, owner)
+    review.decide(brand, suggestion.pk, approver, K.APPROVE)
+    with pytest.raises(review.DecisionRefused, match=refusal):
+        review.decide(brand, suggestion.pk, approver, kind, reason="changed my mind")
+    assert status_of(suggestion) == S.AWAITING_APPROVAL
+    assert list(Decision.objects.values_list("kind", flat=True)) == [K.PROPOSE]
+    assert not FollowAction.objects.exists()
+
+    review.undo_last(brand, approver)  # the way to take one's own approval back
+    assert status_of(suggestion) == S.PENDING
+
+
+def test_an_admin_cannot_decide_their_own_proposal_in_bulk_either(brand, owner, account):
+    require_second_approver(brand, owner)
+    rows = [make_suggestion(account, f"fan{n}") for n in range(3)]
+    review.decide_many(brand, [r.pk for r in rows], owner, K.APPROVE)
+    for kind in (K.APPROVE, K.REJECT):
+        outcome = review.decide_many(brand, [r.pk for r in rows], owner, kind)
+        assert outcome.decided == []
+        assert {why for _, why in outcome.refused} == {
+            "You approved this first; a different person with the approver role decides it now. "
+            "To take your approval back, use undo."
+        }
+    assert {status_of(r) for r in rows} == {S.AWAITING_APPROVAL}
 
 
 def test_a_reviewer_cannot_give_the_final_approval(brand, owner, reviewer, suggestion):
@@ -314,7 +390,7 @@ def test_held_suggestions_take_no_comments_because_each_build_rewrites_them(bran
 # --- races on real connections ----------------------------------------------------------------------------------
 
 
-def _at_once(*calls):
+def at_once(*calls):
     """Run each call in its own thread and database connection, released together; return results/errors."""
     barrier = threading.Barrier(len(calls))
     results: list[object] = [None] * len(calls)
@@ -342,7 +418,7 @@ def test_two_approvers_at_once_exactly_one_final_approval_wins(brand, owner, rev
     require_second_approver(brand, owner)
     second = MembershipFactory(brand=brand, role=Role.APPROVER, user__name="Bea Jones").user
     review.decide(brand, suggestion.pk, reviewer, K.APPROVE)
-    results = _at_once(
+    results = at_once(
         lambda: review.decide(brand, suggestion.pk, approver, K.APPROVE),
         lambda: review.decide(brand, suggestion.pk, second, K.APPROVE),
     )
@@ -357,7 +433,7 @@ def test_two_approvers_at_once_exactly_one_final_approval_wins(brand, owner, rev
 
 @pytest.mark.django_db(transaction=True)
 def test_an_approve_and_a_reject_at_once_leave_one_decision(brand, reviewer, approver, suggestion):
-    results = _at_once(
+    results = at_once(
         lambda: review.decide(brand, suggestion.pk, reviewer, K.APPROVE),
         lambda: review.decide(brand, suggestion.pk, approver, K.REJECT),
     )
@@ -368,7 +444,7 @@ def test_an_approve_and_a_reject_at_once_leave_one_decision(brand, reviewer, app
 
 @pytest.mark.django_db(transaction=True)
 def test_a_double_submit_records_one_decision(brand, reviewer, suggestion):
-    results = _at_once(*[lambda: review.decide(brand, suggestion.pk, reviewer, K.APPROVE)] * 3)
+    results = at_once(*[lambda: review.decide(brand, suggestion.pk, reviewer, K.APPROVE)] * 3)
     assert sum(isinstance(r, Decision) for r in results) == 1, results
     assert {r.message for r in results if isinstance(r, review.DecisionRefused)} == {
         "You already approved this."
@@ -380,7 +456,7 @@ def test_a_double_submit_records_one_decision(brand, reviewer, suggestion):
 @pytest.mark.django_db(transaction=True)
 def test_a_double_undo_undoes_once(brand, reviewer, suggestion):
     review.decide(brand, suggestion.pk, reviewer, K.REJECT)
-    results = _at_once(lambda: review.undo_last(brand, reviewer), lambda: review.undo_last(brand, reviewer))
+    results = at_once(lambda: review.undo_last(brand, reviewer), lambda: review.undo_last(brand, reviewer))
     assert sum(isinstance(r, Decision) for r in results) == 1, results
     assert Decision.objects.filter(kind=K.UNDO).count() == 1
     assert status_of(suggestion) == S.PENDING
