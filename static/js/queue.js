@@ -40,7 +40,19 @@
     const at = list.indexOf(currentRow());
     const next = at === -1 ? (step > 0 ? 0 : list.length - 1) : Math.min(Math.max(at + step, 0), list.length - 1);
     focusRow(list[next]);
+    loadMoreNearTheEnd();
   }
+
+  // Pages are short so they come quickly: the next one is fetched while a few rows are still left to decide.
+  const ROWS_LEFT_BEFORE_LOADING = 5;
+  function loadMoreNearTheEnd() {
+    const more = document.querySelector("#queue-more a[hx-get]");
+    if (!more || more.classList.contains("htmx-request") || !window.htmx) return;
+    const list = rows();
+    const at = Math.max(list.indexOf(currentRow()), 0);
+    if (list.length - at <= ROWS_LEFT_BEFORE_LOADING) window.htmx.trigger(more, "click");
+  }
+  document.addEventListener("htmx:afterSettle", loadMoreNearTheEnd);
 
   function act(element) {
     if (!element) return;

@@ -144,6 +144,26 @@ def test_before_any_move_a_shortcut_acts_on_the_top_suggestion(
     assert top == f"suggestion-{queue_of_20[0].pk}"
 
 
+def test_the_next_page_arrives_while_a_few_rows_are_still_left_to_decide(
+    page: Page, live_server: LiveServer, brand: Brand, reviewer: User
+) -> None:
+    account = connected_account(brand, "acme.coffee")
+    for n in range(32):
+        make_suggestion(account, f"person{n:02d}@social.example", score=90 - n)
+    sign_in(page, live_server, reviewer)
+    page.goto(f"{live_server.url}/b/{brand.slug}/queue/")
+    expect(rows(page)).to_have_count(25)
+    for _ in range(20):
+        page.keyboard.press("j")
+    expect(page.locator("#queue-rows .is-current")).to_contain_text("@person19@social.example")
+    expect(rows(page)).to_have_count(25)
+    page.keyboard.press("j")
+    expect(rows(page)).to_have_count(32)
+    expect(page.locator("#queue-more a")).to_have_count(0)
+    expect(rows(page).nth(31)).to_contain_text("@person31@social.example")
+    expect(page.locator("#queue-rows .is-current")).to_contain_text("@person20@social.example")
+
+
 def test_bulk_approval_asks_once_and_covers_only_the_rows_on_screen(
     page: Page, live_server: LiveServer, brand: Brand, reviewer: User, queue_of_20: list[Suggestion]
 ) -> None:
