@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.db.models import DateTimeField, F, FloatField, Func, Q, QuerySet, TextField, Value
 from django.db.models.functions import Cast
 
-from accounts.models import Brand, ConnectedAccount, Follower, Interaction
+from accounts.models import AccountStatus, Brand, ConnectedAccount, Follower, Interaction
 from rules.policy import FLAGS, Decisions, PolicySettings, decide
 from rules.signals import (
     AGE_COLUMNS,
@@ -96,10 +96,14 @@ NO_ENGAGEMENT = Engagement()
 
 
 def brand_context(brand: Brand, settings: PolicySettings) -> BrandContext:
-    """The brand as signals see it: its first connected account's handle, its name, the policy's lists."""
-    account = ConnectedAccount.objects.connected().filter(brand=brand).order_by("pk").first()
+    """The brand as signals see it: the handles of all its accounts (connected ones first, then any it
+    disconnected, which are still its own), its name, the policy's lists."""
+    accounts = ConnectedAccount.objects.filter(brand=brand).order_by("pk").values_list("handle", "status")
+    ordered = sorted(accounts, key=lambda account: account[1] == AccountStatus.DISCONNECTED)
+    handles = list(dict.fromkeys(handle for handle, _ in ordered))
     return BrandContext(
-        handle=account.handle if account else brand.slug,
+        handle=handles[0] if handles else brand.slug,
+        other_handles=tuple(handles[1:]),
         display_name=brand.name,
         blocklist=settings.blocklist,
         always_follow=frozenset(settings.always_follow),
