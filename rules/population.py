@@ -240,7 +240,9 @@ def follower_batch(
 
 ALREADY_FOLLOWED = "you already follow them"
 NOT_KEPT_OUT = -1
-IN_FLIGHT = -2  # approved by a first reviewer, waiting for a second approver: the suggestion shows on its own tab
+IN_FLIGHT = (
+    -2
+)  # approved by a first reviewer, waiting for a second approver: the suggestion shows on its own tab
 
 
 @dataclass(frozen=True, eq=False)
@@ -289,7 +291,9 @@ def _kept_out_rule(status: str, decided_at: datetime | None, created_at: datetim
     if status == SuggestionStatus.AWAITING_APPROVAL:
         return None
     if status == SuggestionStatus.EXPIRED:
-        return f"suggested under this policy version on {_day(created_at)}, and nobody decided before it expired"
+        return (
+            f"suggested under this policy version on {_day(created_at)}, and nobody decided before it expired"
+        )
     day = _day(decided_at or created_at)
     if status == SuggestionStatus.APPROVED:
         return f"approved for a follow on {day}"
@@ -300,7 +304,9 @@ def _day(moment: datetime) -> str:
     return f"{moment.day} {moment:%b %Y}"
 
 
-def kept_out(brand: Brand, version: PolicyVersion | None, follower_ids: Sequence[int] | None = None) -> KeptOut:
+def kept_out(
+    brand: Brand, version: PolicyVersion | None, follower_ids: Sequence[int] | None = None
+) -> KeptOut:
     """Who people's decisions keep out (see `KeptOut`), among `follower_ids` or every follower; `version` is
     the policy version being applied, None for a draft that would become a new one."""
     suggestions = Suggestion.objects.for_brand(brand).keeping_out(version)

@@ -129,7 +129,9 @@ class _Build:
                 scored.refresh(suggestion, index, self.version)
                 self.refreshed.append(suggestion)
             else:
-                withdrawn[self.kept_out.rule_text(int(kept_out[index]), decisions, index)].append(suggestion.pk)
+                withdrawn[self.kept_out.rule_text(int(kept_out[index]), decisions, index)].append(
+                    suggestion.pk
+                )
         self.withdraw(withdrawn)
         held = np.flatnonzero((kept_out >= 0) | (allowed & (decisions.verdict == Verdict.NEVER)))
         self._hold(scored, held, kept_out)

@@ -150,7 +150,9 @@ class PolicyPreview:
     kept out by a never-rule or by people's earlier decisions and show on the queue's "Held by rules" tab."""
 
     sampled: int
-    is_everyone: bool  # the sample holds every follower (there are fewer than PREVIEW_SAMPLE_SIZE): no estimate
+    is_everyone: (
+        bool  # the sample holds every follower (there are fewer than PREVIEW_SAMPLE_SIZE): no estimate
+    )
     followers: int  # the brand's current followers: all sampled, or as counted at their accounts' last syncs
     queue_size: int
     in_flight: int  # sampled followers whose approval waits for a second approver, left as they are
@@ -161,7 +163,11 @@ class PolicyPreview:
 
 
 SUGGESTED, BELOW_THRESHOLD, HELD_BY_RULE = "suggested", "below_threshold", "held_by_rule"
-GROUP_TITLES = {SUGGESTED: "Suggested", BELOW_THRESHOLD: "Below the threshold", HELD_BY_RULE: "Held by a rule"}
+GROUP_TITLES = {
+    SUGGESTED: "Suggested",
+    BELOW_THRESHOLD: "Below the threshold",
+    HELD_BY_RULE: "Held by a rule",
+}
 
 
 def _preview_sample(brand: Brand, now: datetime) -> list[tuple[Any, ...]]:
@@ -202,7 +208,9 @@ def preview_policy(brand: Brand, settings: PolicySettings) -> PolicyPreview:
         HELD_BY_RULE: (codes >= 0) | (free & (decisions.verdict == Verdict.NEVER)),
     }
     is_everyone = len(rows) < PREVIEW_SAMPLE_SIZE
-    synced = ConnectedAccount.objects.connected().filter(brand=brand).values_list("followers_count", flat=True)
+    synced = (
+        ConnectedAccount.objects.connected().filter(brand=brand).values_list("followers_count", flat=True)
+    )
     followers = len(rows) if is_everyone else max(sum(synced), len(rows))
 
     def group(key: str) -> PreviewGroup:
