@@ -296,6 +296,16 @@ def test_an_admin_sees_the_policy_as_a_form_with_a_live_preview(brand, owner):
     assert "Save as version 2" in page
 
 
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.VIEWER])
+def test_every_setting_shows_its_default_and_why_it_is_sensible(brand, owner, role):
+    member = owner if role == Role.ADMIN else MembershipFactory(brand=brand, role=role).user
+    page = client_for(member).get(policy_url(brand)).content.decode()
+    assert page.count("data-default") == len(FIELDS)
+    assert "<strong>Default: 60.</strong> Ten points above the neutral 50" in page
+    assert "<strong>Default: 06:00 UTC.</strong>" in page
+    assert "each connected account" in page
+
+
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.REVIEWER, Role.APPROVER])
 def test_members_below_admin_read_the_policy_without_a_form(brand, role):
     member = MembershipFactory(brand=brand, role=role).user
