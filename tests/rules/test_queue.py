@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.jobs import JobStatus
@@ -14,6 +15,7 @@ from accounts.models import AuditEvent, ConnectedAccount, Follower, Platform, Sy
 from rules import queue, services
 from rules.models import PolicyVersion, QueueBuild, Suggestion, SuggestionStatus
 from rules.policy import PolicySettings
+from tests.conftest import client_for
 
 
 @pytest.fixture
@@ -351,3 +353,22 @@ def test_a_decision_taken_while_the_build_runs_is_not_overwritten(brand, owner, 
     monkeypatch.setattr(queue, "_follower_batches", decided_meanwhile)
     queue.build_daily_queue(brand)
     assert Suggestion.objects.get(pk=pending.pk).status == SuggestionStatus.AWAITING_APPROVAL
+
+
+def test_the_queues_held_tab_shows_each_held_follower_with_its_rule_and_reasons(brand, owner, account):
+    followed = follower(account, "followed", is_customer=True)
+    Follower.objects.filter(pk=followed.pk).update(brand_follows=True)
+    decided(
+        follower(account, "rejected", is_customer=True),
+        SuggestionStatus.REJECTED,
+        services.current_policy(brand),
+    )
+    queue.build_daily_queue(brand)
+    page = (
+        client_for(owner)
+        .get(reverse("queue", kwargs={"brand": brand.slug}), {"tab": "held"})
+        .content.decode()
+    )
+    assert "<strong>Held:</strong> you already follow them" in page
+    assert "<strong>Held:</strong> rejected under this policy version on 3 Nov 2026" in page
+    assert page.count("on your customer list") == 2
