@@ -1100,14 +1100,15 @@ def _any_phrase(words: Mapping[str, _Texts], names: Sequence[str], phrases: Sequ
 
 
 # --- words for people ---------------------------------------------------------------------------------------
+# Values arrive as numpy scalars; formatting and rounding them as Python floats is several times faster.
 
 
 def _count(value: float) -> str:
-    return f"{value:,.0f}"
+    return f"{float(value):,.0f}"
 
 
 def _amount(value: float) -> str:
-    return f"{value:,.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")
+    return f"{float(value):,.0f}" if value >= 10 else f"{float(value):.1f}".removesuffix(".0")
 
 
 def _ratio(value: float) -> str:
@@ -1115,7 +1116,7 @@ def _ratio(value: float) -> str:
     if value < 10:
         return _amount(value)
     digits = math.floor(math.log10(value)) - 1
-    return _count(round(value, -digits))
+    return _count(round(float(value), -digits))
 
 
 def _plural(value: float, noun: str) -> str:
