@@ -1493,7 +1493,9 @@ class _Tables:
         mapped = table[values]
         unseen = mapped == _UNSEEN
         if unseen.any():
-            for code in np.unique(values[unseen]).tolist():
+            present = np.zeros(_UNICODE_SIZE, dtype=np.bool_)
+            present[values[unseen]] = True  # a scatter, where np.unique would sort every code point
+            for code in np.flatnonzero(present).tolist():
                 word, plain = _fold(chr(code))
                 self.words[code] = ord(word) if word else _DELETE
                 self.skeleton_letters[code] = _DELETE if word in ("", " ") else ord(word)
