@@ -15,9 +15,9 @@ removal of invisible characters (Unicode's default-ignorable code points: zero-w
 them) and folding of look-alike characters: every one that Unicode's confusables (UTS #39) list as looking like
 one ASCII letter or digit (``lookalikes()``).
 
-Speed, measured on the 2-core development machine while other work kept it busy (load average about 3):
-all six signals over the demo's 1,000,000 followers take about 4.5 s of CPU, once per process plus 0.5 s to
-build the code-point tables. Arithmetic on the numeric columns is about 0.1 s; the rest is text, every text
+Speed, measured on the 2-core development machine while other work kept it busy (load average about 3, and 8
+in the latest run): all six signals over the demo's 1,000,000 followers take about 4.5 s of CPU, including folding
+each character the first time a process meets it (``_Tables``). Arithmetic on the numeric columns is about 0.1 s; the rest is text, every text
 joined into one array of code points that numpy folds, searches and counts: preparing the texts about 1.5 s,
 handle statistics 0.3 s, the blocklist 0.3 s, impersonation skeletons and their candidates 1.5 s (of which
 Python checks only the rows whose skeleton could match, about 40,000 of the demo's 2,000,000 names).
