@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import AccountStatus, AuditEvent, Brand, ConnectedAccount, Follower, Platform, Role, User
 from rules import services
 from rules.forms import SECTIONS, PolicyForm
-from rules.models import PolicyVersion
+from rules.models import PolicyVersion, Suggestion, SuggestionStatus
 from rules.policy import FIELDS, PolicySettings
 from rules.population import brand_context, decide_followers, follower_batch, follower_rows
 from rules.signals import Polarity, Reason, SignalResult, explain
@@ -228,6 +228,20 @@ def test_each_preview_example_shows_the_signal_reasons_the_queue_shows(brand):
     assert [reason.text for reason in quiet.reasons] == [
         reason.text for reason in explain(decide_one(brand, "quiet.example"), 0)
     ]
+
+
+def test_the_preview_leaves_followers_waiting_for_a_second_approver_as_they_are(brand, owner):
+    add_followers(brand, "waiting.example", "loyal.example", customers=("waiting.example", "loyal.example"))
+    waiting = Follower.objects.get(handle="waiting.example")
+    Suggestion.objects.create(
+        brand=brand, account=waiting.account, follower=waiting, status=SuggestionStatus.AWAITING_APPROVAL,
+        policy_version=services.current_policy(brand), score=90, rule="", expires_at=timezone.now(),
+    )  # fmt: skip
+    preview = services.preview_policy(brand, DEFAULTS)
+    assert preview.in_flight == 1
+    assert counts(preview) == {"suggested": 1, "below_threshold": 0, "held_by_rule": 0}
+    page = client_for(owner).get(policy_url(brand)).content.decode()
+    assert "1 sampled follower is waiting for a second approver and stays as they are." in page
 
 
 def test_the_preview_estimates_every_group_for_all_current_followers_from_its_sample(brand, monkeypatch):
