@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
 from importlib import resources
+from itertools import islice
 from typing import Any, Final
 
 import numpy as np
@@ -504,13 +505,13 @@ def bot_likelihood(cols: FollowerColumns, ctx: BrandContext) -> SignalResult:
         if values[index] < _LOOKS_HUMAN_BELOW:
             return [Reason("bot_likelihood", "nothing in the profile looks automated", Polarity.SUGGEST)]
         points = dict(zip(_BOT_REASON_GROUPS, group_points()[:, index].tolist(), strict=True))
-        texts = [
+        texts = (
             text
             for group in sorted(points, key=lambda group: -points[group])
             if points[group] >= _REASON_MIN_POINTS
             for text in _BOT_REASON_TEXTS[group](cols, index)
-        ]
-        return [Reason("bot_likelihood", text, Polarity.WATCH) for text in texts[:_MAX_BOT_REASONS]]
+        )  # a generator: only the texts shown are written
+        return [Reason("bot_likelihood", text, Polarity.WATCH) for text in islice(texts, _MAX_BOT_REASONS)]
 
     return SignalResult("bot_likelihood", values, reasons, evidence)
 
