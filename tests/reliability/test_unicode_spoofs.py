@@ -83,9 +83,9 @@ def disguises(name: str, rng: random.Random) -> Iterator[str]:
     for _ in range(6):  # mixed scripts: every letter that has one replaced by a look-alike
         yield "".join(rng.choice(stand_ins(letter)) if stand_ins(letter) else letter for letter in name)
     for _ in range(4):
-        at = sorted(rng.sample(range(1, len(name)), 2))
+        low, high = sorted(rng.sample(range(1, len(name)), 2))
         first, second = rng.choice(INVISIBLE), rng.choice(INVISIBLE)
-        yield name[: at[0]] + first + name[at[0] : at[1]] + second + name[at[1] :]
+        yield name[:low] + first + name[low:high] + second + name[high:]
     for mark in BIDI:
         at = rng.randrange(1, len(name))
         yield name[:at] + mark + name[at:] + POP[mark]
