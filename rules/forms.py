@@ -18,6 +18,21 @@ from rules.policy import (
 
 
 @dataclass(frozen=True)
+class DefaultNote:
+    """A setting's default value as people read it, and why it is a sensible start."""
+
+    value: str
+    why: str
+
+    @classmethod
+    def of(cls, key: str) -> DefaultNote:
+        return cls(value_text(key, DEFAULT_VALUES[key]), FIELDS[key].why)
+
+
+DEFAULT_VALUES = PolicySettings().to_dict()
+
+
+@dataclass(frozen=True)
 class Section:
     """A group of settings on the policy page; each row of keys sits side by side on wide screens."""
 
@@ -187,8 +202,12 @@ class PolicyForm(forms.Form):
         """The settings of a valid form."""
         return PolicySettings.from_dict({key: self.cleaned_data[key] for key in FIELDS})
 
-    def sections(self) -> list[tuple[Section, list[list[forms.BoundField]]]]:
-        return [(section, [[self[key] for key in row] for row in section.rows]) for section in SECTIONS]
+    def sections(self) -> list[tuple[Section, list[list[tuple[forms.BoundField, DefaultNote]]]]]:
+        """Each section's rows of fields, each field with its default."""
+        return [
+            (section, [[(self[key], DefaultNote.of(key)) for key in row] for row in section.rows])
+            for section in SECTIONS
+        ]
 
 
 def _initial(key: str, value: Any) -> Any:
@@ -209,6 +228,7 @@ class ReadOnlySetting:
     label: str
     text: str
     help: str
+    default: DefaultNote
 
 
 def read_only_sections(settings: PolicySettings) -> list[tuple[Section, list[ReadOnlySetting]]]:
@@ -218,7 +238,9 @@ def read_only_sections(settings: PolicySettings) -> list[tuple[Section, list[Rea
         (
             section,
             [
-                ReadOnlySetting(FIELDS[key].label, value_text(key, values[key]), FIELDS[key].help)
+                ReadOnlySetting(
+                    FIELDS[key].label, value_text(key, values[key]), FIELDS[key].help, DefaultNote.of(key)
+                )
                 for key in section.keys
             ],
         )

@@ -80,6 +80,16 @@ class SuggestionQuerySet(models.QuerySet["Suggestion"]):
         next daily build to mark it expired, and the queue no longer shows it."""
         return self.filter(expires_at__gt=now or timezone.now())
 
+    def keeping_out(self, version: PolicyVersion | None) -> Self:
+        """Suggestions whose follower must not be suggested again: a person's decision done or in flight, or
+        (under `version`, when given) a rejection or a suggestion left to expire."""
+        kept_out = models.Q(status__in=DECIDED_OR_DECIDING)
+        if version is not None:
+            kept_out |= models.Q(
+                status__in=[SuggestionStatus.REJECTED, SuggestionStatus.EXPIRED], policy_version=version
+            )
+        return self.filter(kept_out)
+
 
 class Suggestion(models.Model):
     """A follower put before the team by the daily build (pending), or kept out of it by a hard rule (held).

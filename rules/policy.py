@@ -71,6 +71,7 @@ class FieldInfo:
     low: float | None = None
     high: float | None = None
     step: float | None = None
+    why: str = ""  # why the default value is a sensible start, in plain words
 
 
 def weight_key(signal: str) -> str:
@@ -89,13 +90,35 @@ WEIGHT_HELP = {
     "churn": "How strongly a history of following and then unfollowing the brand lowers a follower's score.",
     "harmful": "How strongly signs of abusive or harmful posting lower a follower's score.",
 }
+WEIGHT_WHY = {
+    "engagement": "Replies, mentions and reposts are the clearest sign that someone cares about the brand, so "
+    "they count most of the signals that raise a score.",
+    "customer": "Customers matter, but the list says nothing about being active here, and verified customers "
+    "are always suggested anyway unless you switch that off below.",
+    "activity": "Regular posting tells a living account from an abandoned one, but not a fan from a stranger, "
+    "so it counts least.",
+    "bot": "Following bots back costs the brand reach and credibility, so signs of automation weigh as much as "
+    "engagement.",
+    "churn": "Repeat unfollowers often follow only to be followed back; it counts less than bot signs, because "
+    "people also unfollow for ordinary reasons.",
+    "harmful": "Blocklisted words and look-alikes of the brand weigh as much as automation; the never-rules "
+    "below keep the clear cases out whatever the score.",
+}
+
+CAP_WHY = {
+    "mastodon": "Most Mastodon servers refuse to follow more than 7,500 accounts until the account has about "
+    "as many followers, so a higher cap would only meet refusals.",
+    "bluesky": "Bluesky publishes no limit, so this is effectively none and the ratio above is the guard that "
+    "counts.",
+    "demo": "The demo platform is ours; 10,000 leaves room to try every step of the workflow.",
+}
 
 # Every editable value, keyed by the flat name used in the stored JSON, validation errors, the form and the diff,
 # in the order the page shows them.
 FIELDS: dict[str, FieldInfo] = {
     **{
         weight_key(signal): FieldInfo(
-            f"{signal.capitalize()} weight", WEIGHT_HELP[signal], "number", 0, 10, 0.5
+            f"{signal.capitalize()} weight", WEIGHT_HELP[signal], "number", 0, 10, 0.5, why=WEIGHT_WHY[signal]
         )
         for signal in SIGNALS
     },
@@ -105,6 +128,8 @@ FIELDS: dict[str, FieldInfo] = {
         "integer",
         0,
         100,
+        why="Ten points above the neutral 50: a follower needs something in their favour, such as some "
+        "engagement or a steady, human-looking account, before reviewers spend time on them.",
     ),
     "never_bot_above": FieldInfo(
         "Never suggest bots above",
@@ -113,56 +138,70 @@ FIELDS: dict[str, FieldInfo] = {
         0,
         1,
         0.05,
+        why="At 0.8 the evidence of automation is overwhelming (on the demo population it holds back "
+        "nearly every bot and almost no people); lower values start to catch new or quiet people.",
     ),
     "never_churn_cycles_at_least": FieldInfo(
         "Never suggest repeat unfollowers",
         "A follower who has followed and then unfollowed the brand at least this many times is never suggested.",
         "integer",
         1,
+        why="Anyone may unfollow once; following and unfollowing twice is the follow-for-follow pattern.",
     ),
     "never_blocklisted": FieldInfo(
         "Never suggest blocklisted profiles",
         "A follower whose profile matches the blocklist below is never suggested.",
         "switch",
+        why="The blocklist exists to keep people out; with it empty, as it starts, this matches nobody.",
     ),
     "never_impersonation": FieldInfo(
         "Never suggest likely impersonators",
         "A follower who seems to imitate the brand or another account, for example with look-alike characters, "
         "is never suggested.",
         "switch",
+        why="Following an impersonator lends them the brand's credibility; the check never flags "
+        "the brand's own accounts or those on the always-follow list.",
     ),
     "never_harmful_labels": FieldInfo(
         "Never suggest labelled accounts",
         "A follower whom the platform or a moderation service has labelled as harmful is never suggested.",
         "switch",
+        why="A platform's moderators or a moderation service already judged these accounts.",
     ),
     "blocklist": FieldInfo(
         "Blocklist",
         "Words or phrases, one per line, that keep a follower out when their profile contains them; "
         "write /pattern/ for a regular expression.",
         "patterns",
+        why="Every brand's words differ, so none are assumed.",
     ),
     "never_follow": FieldInfo(
         "Never-follow list",
         "Handles, one per line, that are never suggested, whatever else is true.",
         "handles",
+        why="Nobody is kept out by name until someone on the team decides to.",
     ),
     "always_follow": FieldInfo(
         "Always-follow list",
         "Handles, one per line, that are always suggested unless the never-follow list or a never-rule applies.",
         "handles",
+        why="Nobody is let in by name until someone on the team decides to.",
     ),
     "always_surface_customers": FieldInfo(
         "Always suggest customers",
         "Every verified customer is suggested, whatever their score, unless a never-rule applies.",
         "switch",
+        why="Customers are the people a brand most wants to follow back; a person still decides each one.",
     ),
     "daily_follow_cap": FieldInfo(
         "Daily follow cap",
-        "The most follows that may be approved in one day (UTC).",
+        "The most follows each connected account may make in one day (UTC): a brand with two accounts may "
+        "follow up to twice this in all. Approvals past it are refused until the next day.",
         "integer",
         1,
         1000,
+        why="Platforms treat bursts of follows as spam; a few dozen a day looks like a person at work and "
+        "clears a typical day's approvals. Raise it once your platform has accepted that pace for a while.",
     ),
     "max_following_ratio": FieldInfo(
         "Following-to-followers ratio",
@@ -171,24 +210,37 @@ FIELDS: dict[str, FieldInfo] = {
         0.1,
         100,
         0.1,
+        why="Accounts that follow far more than follow them look like follow-for-follow accounts to "
+        "people and to platforms; 1.5 leaves room to follow back every follower and some more.",
     ),
     **{
         cap_key(platform): FieldInfo(
             f"{PLATFORM_LABELS[platform]} following cap",
             f"Approvals stop when the brand's account on {PLATFORM_NAMES[platform]} would follow more accounts "
-            f"than this; our default is {DEFAULT_FOLLOWING_CAPS[platform]:,}"
-            + (", effectively none, as Bluesky publishes no limit." if platform == "bluesky" else "."),
+            "than this.",
             "integer",
             1,
             10_000_000,
+            why=CAP_WHY[platform],
         )
         for platform in PLATFORMS
     },
     "queue_hour": FieldInfo(
-        "Queue hour", "The hour (UTC) at which the day's review queue is built.", "hour", 0, 23
+        "Queue hour",
+        "The hour (UTC) at which the day's review queue is built.",
+        "hour",
+        0,
+        23,
+        why="06:00 UTC is before the working day in Europe and Africa and overnight in the Americas, so "
+        "the day's queue is ready when people start.",
     ),
     "queue_size": FieldInfo(
-        "Queue size", "The most suggestions in one day's queue, highest scores first.", "integer", 1, 2000
+        "Queue size",
+        "The most suggestions in one day's queue, highest scores first.",
+        "integer",
+        1,
+        2000,
+        why="About what one person can read with care in a working session; the best-scoring come first.",
     ),
     "suggestion_ttl_days": FieldInfo(
         "Days a suggestion waits",
@@ -196,11 +248,14 @@ FIELDS: dict[str, FieldInfo] = {
         "integer",
         1,
         60,
+        why="Two weeks covers holidays and busy weeks; older suggestions have usually gone stale.",
     ),
     "second_approver": FieldInfo(
         "Second approver",
         "Every approved follow also needs the final approval of a second person with the approver role.",
         "switch",
+        why="One reviewer's approval is enough for most brands; switch this on when every follow "
+        "must be seen by two people.",
     ),
 }
 

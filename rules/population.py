@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 from django.db import connection, transaction
 from django.db.models import DateTimeField, F, FloatField, Func, Q, QuerySet, TextField, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
-from accounts.models import Brand, ConnectedAccount, Follower, Interaction
-from rules.policy import FLAGS, Decisions, PolicySettings, decide
+from accounts.models import AccountStatus, Brand, ConnectedAccount, Follower, Interaction
+from rules.models import PolicyVersion, Suggestion, SuggestionStatus
+from rules.policy import FLAGS, Decisions, PolicySettings, Verdict, decide
 from rules.signals import (
     AGE_COLUMNS,
     COUNT_COLUMNS,
@@ -26,6 +28,7 @@ from rules.signals import (
     ENGAGEMENT_WINDOW_DAYS,
     FLAG_COLUMNS,
     KIND_WEIGHTS,
+    Bools,
     BrandContext,
     FollowerColumns,
     Ints,
@@ -36,7 +39,7 @@ from rules.signals import (
 
 FOLLOWER_FIELDS = (
     "id", "account_id", "platform_id", "handle", "display_name", "bio", "avatar_is_default", "is_bot",
-    "is_locked", "is_group", "moved", "suspended", "limited", "is_following", "is_customer", "followers_count",
+    "is_locked", "is_group", "moved", "suspended", "limited", "is_following", "is_customer", "brand_follows", "followers_count",
     "following_count", "posts_count", "verified_links", "follow_count", "unfollow_count",
     "shortest_follow_seconds", "labels_text", *AGE_COLUMNS,
 )  # fmt: skip
@@ -96,10 +99,14 @@ NO_ENGAGEMENT = Engagement()
 
 
 def brand_context(brand: Brand, settings: PolicySettings) -> BrandContext:
-    """The brand as signals see it: its first connected account's handle, its name, the policy's lists."""
-    account = ConnectedAccount.objects.connected().filter(brand=brand).order_by("pk").first()
+    """The brand as signals see it: the handles of all its accounts (connected ones first, then any it
+    disconnected, which are still its own), its name, the policy's lists."""
+    accounts = ConnectedAccount.objects.filter(brand=brand).order_by("pk").values_list("handle", "status")
+    ordered = sorted(accounts, key=lambda account: account[1] == AccountStatus.DISCONNECTED)
+    handles = list(dict.fromkeys(handle for handle, _ in ordered))
     return BrandContext(
-        handle=account.handle if account else brand.slug,
+        handle=handles[0] if handles else brand.slug,
+        other_handles=tuple(handles[1:]),
         display_name=brand.name,
         blocklist=settings.blocklist,
         always_follow=frozenset(settings.always_follow),
@@ -181,10 +188,12 @@ def _engagement_in_python(
 
 @dataclass(frozen=True, eq=False)
 class FollowerBatch:
-    """Followers read as columns: their ids and accounts, and what signals need to know about them."""
+    """Followers read as columns: their ids and accounts, whether the brand follows them already, and what
+    signals need to know about them."""
 
     ids: Ints
     account_ids: Ints
+    brand_follows: Bools
     columns: FollowerColumns
 
     def __len__(self) -> int:
@@ -225,8 +234,102 @@ def follower_batch(
     return FollowerBatch(
         ids=np.array(column["id"], dtype=np.int64),
         account_ids=np.array(column["account_id"], dtype=np.int64),
+        brand_follows=np.array(column["brand_follows"], dtype=np.bool_),
         columns=columns,
     )
+
+
+ALREADY_FOLLOWED = "you already follow them"
+NOT_KEPT_OUT = -1
+IN_FLIGHT = (
+    -2
+)  # approved by a first reviewer, waiting for a second approver: the suggestion shows on its own tab
+
+
+@dataclass(frozen=True, eq=False)
+class KeptOut:
+    """The followers whom people's decisions keep out of the queue whatever the policy says, each with the
+    rule that says why in plain words.
+
+    A follower kept out for several reasons gets the first of: a decision in flight (``IN_FLIGHT``, no rule:
+    its suggestion stays where it is), the brand already following them (``brand_follows``), an approval, a
+    rejection under this policy version, a suggestion left to expire under it."""
+
+    ids: Ints  # sorted follower ids
+    reasons: Ints  # per id, an index into `rules` or IN_FLIGHT
+    rules: tuple[str, ...]  # the first is ALREADY_FOLLOWED
+
+    def codes(self, batch: FollowerBatch) -> Ints:
+        """Per follower of the batch: NOT_KEPT_OUT, IN_FLIGHT, or the index of its rule in `rules`."""
+        codes = np.full(len(batch), NOT_KEPT_OUT, dtype=np.int64)
+        if len(self.ids):
+            at = np.minimum(np.searchsorted(self.ids, batch.ids), len(self.ids) - 1)
+            found = self.ids[at] == batch.ids
+            codes[found] = self.reasons[at[found]]
+        codes[batch.brand_follows & (codes != IN_FLIGHT)] = 0
+        return codes
+
+    def rule_text(self, code: int, decisions: Decisions, index: int) -> str:
+        """Why follower `index` of `decisions` is not suggested, or is, in words: what people's decisions say
+        (`code` from `codes`), then any hard rule that holds them too; or else the policy's verdict."""
+        verdict_rule = decisions.rule_text(index)
+        if code < 0:
+            return verdict_rule[:300]
+        if decisions.verdict[index] == Verdict.NEVER:
+            return f"{self.rules[code]}; also {verdict_rule}"[:300]
+        return self.rules[code][:300]
+
+
+_KEPT_OUT_ORDER: dict[str, int] = {
+    SuggestionStatus.AWAITING_APPROVAL: 0,
+    SuggestionStatus.APPROVED: 1,
+    SuggestionStatus.REJECTED: 2,
+    SuggestionStatus.EXPIRED: 3,
+}
+
+
+def _kept_out_rule(status: str, decided_at: datetime | None, created_at: datetime) -> str | None:
+    if status == SuggestionStatus.AWAITING_APPROVAL:
+        return None
+    if status == SuggestionStatus.EXPIRED:
+        return (
+            f"suggested under this policy version on {_day(created_at)}, and nobody decided before it expired"
+        )
+    day = _day(decided_at or created_at)
+    if status == SuggestionStatus.APPROVED:
+        return f"approved for a follow on {day}"
+    return f"rejected under this policy version on {day}"
+
+
+def _day(moment: datetime) -> str:
+    return f"{moment.day} {moment:%b %Y}"
+
+
+def kept_out(
+    brand: Brand, version: PolicyVersion | None, follower_ids: Sequence[int] | None = None
+) -> KeptOut:
+    """Who people's decisions keep out (see `KeptOut`), among `follower_ids` or every follower; `version` is
+    the policy version being applied, None for a draft that would become a new one."""
+    suggestions = Suggestion.objects.for_brand(brand).keeping_out(version)
+    if follower_ids is not None and connection.vendor == "postgresql":
+        # One array parameter: ten thousand placeholders cost more to send and plan than the query takes.
+        sample = RawSQL("SELECT unnest(%s::bigint[])", [list(follower_ids)])
+        suggestions = suggestions.filter(follower_id__in=sample)
+    elif follower_ids is not None:
+        suggestions = suggestions.filter(follower_id__in=follower_ids)
+    found: dict[int, tuple[int, str | None]] = {}
+    rows = suggestions.values_list("follower_id", "status", "decided_at", "created_at")
+    for follower_id, status, decided_at, created_at in rows.iterator(chunk_size=50_000):
+        order = _KEPT_OUT_ORDER[status]
+        if follower_id not in found or order < found[follower_id][0]:
+            found[follower_id] = (order, _kept_out_rule(status, decided_at, created_at))
+    index_of = {ALREADY_FOLLOWED: 0}
+    ids = sorted(found)
+    reasons = [
+        IN_FLIGHT if (rule := found[follower_id][1]) is None else index_of.setdefault(rule, len(index_of))
+        for follower_id in ids
+    ]
+    return KeptOut(np.array(ids, dtype=np.int64), np.array(reasons, dtype=np.int64), tuple(index_of))
 
 
 def current_followers(brand: Brand) -> QuerySet[Follower]:

@@ -2,9 +2,13 @@
 
 The queue keeps what people have not decided yet. Each build refreshes the open suggestions (pending, or left for
 later) with today's score and reasons, withdraws those the policy no longer suggests, expires those that waited
-longer than the policy allows, and fills the queue up to its size with the best-scoring new followers. Followers a
-hard rule keeps out are recorded as held with that rule, never silently dropped; a held row is rewritten only when
-its rule, score or policy version changes.
+longer than the policy allows, and fills the queue up to its size with the best-scoring new followers.
+
+Nobody kept out is dropped silently: followers a hard rule keeps out, and those people's decisions keep out
+(already followed, approved, rejected or left to expire under this policy version), are recorded as held with the
+rule that holds them, their score, signals and reasons; a held row is rewritten only when its rule, score or
+policy version changes. The one exception is a follower whose approval waits for a second approver: the
+follower already has that suggestion, on its own tab.
 
 Followers are streamed in batches of columns (``rules.population.follower_batch``), so memory stays flat; held
 rows are written with COPY on PostgreSQL.
@@ -16,29 +20,31 @@ import heapq
 import json
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.jobs import JobStatus
 from accounts.models import Brand, ConnectedAccount, SyncRun
 from accounts.services import record
-from rules.models import DECIDED_OR_DECIDING, PolicyVersion, QueueBuild, Suggestion, SuggestionStatus
+from rules.models import PolicyVersion, QueueBuild, Suggestion, SuggestionStatus
 from rules.policy import Decisions, Verdict
 from rules.population import (
+    NOT_KEPT_OUT,
     POLICY_SIGNAL_OF,
     Engagement,
     FollowerBatch,
+    KeptOut,
     brand_context,
     current_followers,
     decide_followers,
     follower_batch,
     follower_rows,
+    kept_out,
     recent_engagement,
 )
 from rules.services import current_policy
@@ -62,19 +68,6 @@ def _follower_batches(
         yield follower_batch(chunk, engagement)
 
 
-def _not_to_suggest(brand: Brand, version: PolicyVersion) -> Ints:
-    """Followers with a decision in flight or done, or rejected (or left to expire) under this policy version."""
-    return np.array(
-        Suggestion.objects.for_brand(brand)
-        .filter(
-            Q(status__in=DECIDED_OR_DECIDING)
-            | Q(status__in=[SuggestionStatus.REJECTED, SuggestionStatus.EXPIRED], policy_version=version)
-        )
-        .values_list("follower_id", flat=True),
-        dtype=np.int64,
-    )
-
-
 @dataclass
 class _Scored:
     """One batch of followers with their signals and verdicts."""
@@ -90,7 +83,10 @@ class _Scored:
         }
 
     def reasons(self, index: int) -> list[dict[str, str]]:
-        return [asdict(reason) for reason in explain(self.results, index)]
+        return [
+            {"signal": reason.signal, "text": reason.text, "polarity": reason.polarity.value}
+            for reason in explain(self.results, index)
+        ]
 
     def refresh(self, suggestion: Suggestion, index: int, version: PolicyVersion) -> None:
         suggestion.policy_version = version
@@ -111,7 +107,7 @@ class _Build:
     now: datetime
     ttl: timedelta
     queue_size: int
-    excluded: Ints
+    kept_out: KeptOut
     open: dict[int, Suggestion]
     held_before: dict[
         int, tuple[int, str, int, int]
@@ -124,18 +120,21 @@ class _Build:
         batch, decisions = scored.batch, scored.decisions
         self.record.considered += len(batch)
         is_open = np.isin(batch.ids, np.fromiter(self.open, dtype=np.int64, count=len(self.open)))
-        allowed = ~np.isin(batch.ids, self.excluded)
+        kept_out = self.kept_out.codes(batch)
+        allowed = kept_out == NOT_KEPT_OUT
         withdrawn: dict[str, list[int]] = defaultdict(list)
-        for index in np.flatnonzero(is_open):
+        for index in np.flatnonzero(is_open).tolist():
             suggestion = self.open.pop(int(batch.ids[index]))
-            if decisions.verdict[index] == Verdict.SUGGEST:
-                scored.refresh(suggestion, int(index), self.version)
+            if allowed[index] and decisions.verdict[index] == Verdict.SUGGEST:
+                scored.refresh(suggestion, index, self.version)
                 self.refreshed.append(suggestion)
             else:
-                withdrawn[decisions.rule_text(int(index))[:300]].append(suggestion.pk)
+                withdrawn[self.kept_out.rule_text(int(kept_out[index]), decisions, index)].append(
+                    suggestion.pk
+                )
         self.withdraw(withdrawn)
-        held = np.flatnonzero(allowed & (decisions.verdict == Verdict.NEVER))
-        self._hold(scored, held)
+        held = np.flatnonzero((kept_out >= 0) | (allowed & (decisions.verdict == Verdict.NEVER)))
+        self._hold(scored, held, kept_out)
         new = np.flatnonzero(allowed & ~is_open & (decisions.verdict == Verdict.SUGGEST))
         for index in new[np.argsort(-decisions.score[new], kind="stable")][: self.queue_size]:
             key = (float(decisions.score[index]), -int(batch.ids[index]))
@@ -146,19 +145,20 @@ class _Build:
                 else:
                     heapq.heapreplace(self.best, entry)
 
-    def _hold(self, scored: _Scored, held: Ints) -> None:
+    def _hold(self, scored: _Scored, held: Ints, kept_out: Ints) -> None:
         """Record these followers as held; a follower held yesterday by the same rule, score and policy version
         keeps its row, so a quiet day writes next to nothing."""
         stale, rows = [], []
-        for index in held:
+        for index in held.tolist():
             follower_id = int(scored.batch.ids[index])
-            rule, score = scored.decisions.rule_text(int(index))[:300], int(scored.decisions.score[index])
+            rule = self.kept_out.rule_text(int(kept_out[index]), scored.decisions, index)
+            score = int(scored.decisions.score[index])
             before = self.held_before.pop(follower_id, None)
             if before is not None and before[1:] == (rule, score, self.version.pk):
                 continue
             if before is not None:
                 stale.append(before[0])
-            rows.append(self._held_row(scored, int(index)))
+            rows.append(self._held_row(scored, index, rule))
         _delete_suggestions(stale)
         _insert_held(rows)
         self.record.held += len(held)
@@ -179,11 +179,12 @@ class _Build:
         suggestion.status = SuggestionStatus.PENDING
         return suggestion
 
-    def _held_row(self, scored: _Scored, index: int) -> tuple[object, ...]:
+    def _held_row(self, scored: _Scored, index: int, rule: str) -> tuple[object, ...]:
         return (
             self.brand.pk, int(scored.batch.account_ids[index]), int(scored.batch.ids[index]), self.version.pk,
-            SuggestionStatus.HELD.value, int(scored.decisions.score[index]),
-            scored.decisions.rule_text(index)[:300], "[]", json.dumps(scored.signals(index)), self.now, self.now,
+            SuggestionStatus.HELD.value, int(scored.decisions.score[index]), rule,
+            json.dumps(scored.reasons(index), ensure_ascii=False), json.dumps(scored.signals(index)), self.now,
+            self.now,
         )  # fmt: skip
 
 
@@ -228,7 +229,7 @@ def _build(brand: Brand, now: datetime) -> QueueBuild:
     build = _Build(
         brand=brand, version=version, context=brand_context(brand, settings), now=now,
         ttl=timedelta(days=settings.suggestion_ttl_days), queue_size=settings.queue_size,
-        excluded=_not_to_suggest(brand, version),
+        kept_out=kept_out(brand, version),
         open={suggestion.follower_id: suggestion for suggestion in open_suggestions},
         held_before={
             follower: (pk, rule, score, version_id)

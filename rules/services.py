@@ -19,12 +19,16 @@ from rules.models import PolicyVersion
 from rules.policy import PolicySettings, Verdict, diff
 from rules.population import (
     FOLLOWER_FIELDS,
+    IN_FLIGHT,
+    NOT_KEPT_OUT,
     brand_context,
     decide_followers,
     follower_batch,
     follower_rows,
+    kept_out,
     recent_engagement,
 )
+from rules.signals import Reason, explain
 
 REBUILD_TASK = "rules.tasks.build_queue"
 PREVIEW_SAMPLE_SIZE = 10_000
@@ -122,21 +126,48 @@ def revert_policy(brand: Brand, version: PolicyVersion, by: User) -> PolicyVersi
 @dataclass(frozen=True)
 class PreviewRow:
     handle: str
-    reason: str
+    rule: str  # why the follower is sorted where they are, as the queue's held tab says it
+    reasons: list[Reason]  # the signal reasons the queue shows for them
+
+
+@dataclass(frozen=True)
+class PreviewGroup:
+    """The sampled followers a draft sorts one way: suggested, below the threshold, or held by a rule."""
+
+    key: str
+    title: str
+    count: int
+    estimate: int  # the count scaled from the sample to every current follower
+    examples: list[PreviewRow]
 
 
 @dataclass(frozen=True)
 class PolicyPreview:
-    """How a draft policy would sort the brand's followers, from a deterministic sample of them."""
+    """How a draft policy would sort the brand's followers, from a deterministic sample of them.
+
+    The groups use the queue's words: "suggested" followers go to the review queue (at most `queue_size` a
+    day, best first), those "below the threshold" score too low to be suggested, and those "held by a rule" are
+    kept out by a never-rule or by people's earlier decisions and show on the queue's "Held by rules" tab."""
 
     sampled: int
-    is_everyone: bool  # the sample holds every follower: there are fewer than PREVIEW_SAMPLE_SIZE
-    suggest: int
-    held: int
-    never: int
-    suggest_examples: list[PreviewRow]
-    held_examples: list[PreviewRow]
-    never_examples: list[PreviewRow]
+    is_everyone: (
+        bool  # the sample holds every follower (there are fewer than PREVIEW_SAMPLE_SIZE): no estimate
+    )
+    followers: int  # the brand's current followers: all sampled, or as counted at their accounts' last syncs
+    queue_size: int
+    in_flight: int  # sampled followers whose approval waits for a second approver, left as they are
+    groups: list[PreviewGroup]
+
+    def group(self, key: str) -> PreviewGroup:
+        return next(group for group in self.groups if group.key == key)
+
+
+SUGGESTED, BELOW_THRESHOLD, HELD_BY_RULE = "suggested", "below_threshold", "held_by_rule"
+GROUP_TITLES = {
+    SUGGESTED: "Suggested",
+    BELOW_THRESHOLD: "Below the threshold",
+    HELD_BY_RULE: "Held by a rule",
+}
 
 
 def _preview_sample(brand: Brand, now: datetime) -> list[tuple[Any, ...]]:
@@ -151,33 +182,55 @@ def _preview_sample(brand: Brand, now: datetime) -> list[tuple[Any, ...]]:
 
 
 def preview_policy(brand: Brand, settings: PolicySettings) -> PolicyPreview:
-    """Counts of suggested, held and never-suggested followers under `settings`, with a few examples of each.
+    """How many of the brand's followers `settings` would suggest, leave below the threshold and hold by a
+    rule, with a few examples of each and the reasons the queue would show for them.
 
     Reads at most PREVIEW_SAMPLE_SIZE of the brand's current followers (always the same ones, spread over the
-    whole table by a hash of their id, see `accounts.models.sample_order`), computes every trust signal for them and applies the draft.
+    whole table by a hash of their id, see `accounts.models.sample_order`), computes every trust signal for
+    them, applies the draft and, as the daily build does, keeps out those people's decisions keep out. Saving
+    a draft that changes anything makes a new policy version, under which earlier rejections no longer hold.
     """
     now = timezone.now()
     rows = _preview_sample(brand, now)
     actors_of: dict[int, list[str]] = defaultdict(list)
     for row in rows:
         actors_of[row[ACCOUNT]].append(row[PLATFORM_ID])
-    cols = follower_batch(rows, recent_engagement(brand, now, actors_of)).columns
-    decisions, _ = decide_followers(cols, brand_context(brand, settings), settings)
+    batch = follower_batch(rows, recent_engagement(brand, now, actors_of))
+    decisions, results = decide_followers(batch.columns, brand_context(brand, settings), settings)
+    current = PolicyVersion.objects.for_brand(brand).current()
+    applied = current if current is not None and not diff(current.policy, settings) else None
+    kept = kept_out(brand, applied, batch.ids.tolist())
+    codes = kept.codes(batch)
+    free = codes == NOT_KEPT_OUT
+    members = {
+        SUGGESTED: free & (decisions.verdict == Verdict.SUGGEST),
+        BELOW_THRESHOLD: free & (decisions.verdict == Verdict.BELOW_THRESHOLD),
+        HELD_BY_RULE: (codes >= 0) | (free & (decisions.verdict == Verdict.NEVER)),
+    }
+    is_everyone = len(rows) < PREVIEW_SAMPLE_SIZE
+    synced = (
+        ConnectedAccount.objects.connected().filter(brand=brand).values_list("followers_count", flat=True)
+    )
+    followers = len(rows) if is_everyone else max(sum(synced), len(rows))
 
-    def examples(verdict: Verdict) -> list[PreviewRow]:
-        return [
-            PreviewRow(cols.handles[index], decisions.rule_text(index))
-            for index in np.flatnonzero(decisions.verdict == verdict)[:PREVIEW_EXAMPLES]
+    def group(key: str) -> PreviewGroup:
+        found = np.flatnonzero(members[key])
+        examples = [
+            PreviewRow(
+                batch.columns.handles[index],
+                kept.rule_text(int(codes[index]), decisions, index),
+                explain(results, index),
+            )
+            for index in found[:PREVIEW_EXAMPLES].tolist()
         ]
+        estimate = round(len(found) * followers / len(rows)) if rows else 0
+        return PreviewGroup(key, GROUP_TITLES[key], len(found), estimate, examples)
 
-    per_verdict = np.bincount(decisions.verdict, minlength=len(Verdict))
     return PolicyPreview(
         sampled=len(rows),
-        is_everyone=len(rows) < PREVIEW_SAMPLE_SIZE,
-        suggest=int(per_verdict[Verdict.SUGGEST]),
-        held=int(per_verdict[Verdict.BELOW_THRESHOLD]),
-        never=int(per_verdict[Verdict.NEVER]),
-        suggest_examples=examples(Verdict.SUGGEST),
-        held_examples=examples(Verdict.BELOW_THRESHOLD),
-        never_examples=examples(Verdict.NEVER),
+        is_everyone=is_everyone,
+        followers=followers,
+        queue_size=settings.queue_size,
+        in_flight=int(np.count_nonzero(codes == IN_FLIGHT)),
+        groups=[group(key) for key in GROUP_TITLES],
     )

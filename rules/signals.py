@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001, RUF002  (the look-alike table spells Cyrillic, Greek and Armenian letters on purpose)
+# ruff: noqa: RUF002  (docstrings spell Cyrillic letters on purpose)
 """Trust signals: what we know about each follower, turned into explainable numbers in [0, 1].
 
 A pure functional core with no Django imports. The Django side fills a ``FollowerColumns`` (one numpy array
@@ -12,11 +12,12 @@ weighs the signals and a person makes every decision.
 
 Text is untrusted: names, bios and handles are compared after NFKC compatibility folding, case folding,
 removal of invisible characters (Unicode's default-ignorable code points: zero-width and bidi controls among
-them) and folding of look-alike letters (``LOOKALIKES``, a documented subset of Unicode's confusables).
+them) and folding of look-alike characters: every one that Unicode's confusables (UTS #39) list as looking like
+one ASCII letter or digit (``lookalikes()``).
 
-Speed, measured on the 2-core development machine while other work kept it busy (load average about 3):
-all six signals over the demo's 1,000,000 followers take about 4.5 s of CPU, once per process plus 0.5 s to
-build the code-point tables. Arithmetic on the numeric columns is about 0.1 s; the rest is text, every text
+Speed, measured on the 2-core development machine while other work kept it busy (load average about 3, and 8
+in the latest run): all six signals over the demo's 1,000,000 followers take about 4.5 s of CPU, including folding
+each character the first time a process meets it (``_Tables``). Arithmetic on the numeric columns is about 0.1 s; the rest is text, every text
 joined into one array of code points that numpy folds, searches and counts: preparing the texts about 1.5 s,
 handle statistics 0.3 s, the blocklist 0.3 s, impersonation skeletons and their candidates 1.5 s (of which
 Python checks only the rows whose skeleton could match, about 40,000 of the demo's 2,000,000 names).
@@ -25,6 +26,7 @@ Python checks only the rows whose skeleton could match, about 40,000 of the demo
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 import unicodedata
@@ -34,6 +36,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
+from importlib import resources
+from itertools import islice
 from typing import Any, Final
 
 import numpy as np
@@ -68,36 +72,30 @@ FOLLOW_BACK_PHRASES: Final = (
     "like for like", "likes for likes", "follow train",
 )  # fmt: skip
 
-LOOKALIKES: Final[Mapping[str, str]] = {
-    "a": "аАαΑɑ⍺",
-    "b": "ВΒЬƅ",
-    "c": "сСϲϹ",
-    "d": "ԁ",
-    "e": "еЕΕ",
-    "g": "ɡց",
-    "h": "һҺНΗ",
-    "i": "іІιΙӀӏıɩǀ",
-    "j": "јЈϳȷ",
-    "k": "КΚκ",
-    "m": "МΜ",
-    "n": "Νո",
-    "o": "оОοΟօ",
-    "p": "рРρΡ",
-    "q": "ԛԚ",
-    "s": "ѕЅ",
-    "t": "ТΤ",
-    "u": "υս",
-    "v": "νѵ",
-    "w": "ԝԜѡ",
-    "x": "хХχΧ",
-    "y": "уУγΥү",
-    "z": "Ζ",
-}
-"""Latin letters and the Cyrillic, Greek, Armenian and Latin-extension letters that look like them.
 
-A subset of Unicode's confusables (UTS #39) chosen for handles: Cyrillic and Greek capitals count only where
-the capital looks like the Latin letter (Н, В, М, Т, К) while their lower-case forms (н, в, м, т, к) do not.
-Fullwidth letters and mathematical alphanumerics need no entry: NFKC folds them to ASCII first."""
+@functools.cache
+def lookalikes() -> Mapping[str, str]:
+    """Every non-ASCII character that Unicode's confusables (UTS #39) list as looking like one ASCII letter or
+    digit, to that letter (in lower case) or digit: 1,315 of them, from Cyrillic "а" and Greek "ο" to Cherokee,
+    Lisu, mathematical and fullwidth forms.
+
+    The data is the ``confusables.json`` that the confusable-homoglyphs package ships, generated from Unicode's
+    ``confusables.txt``. Capitals and lower case letters count apart, as Unicode lists them: Cyrillic "Н" looks
+    like "H" and folds to "h", while "н" looks like no Latin letter and stays itself."""
+    source = resources.files("confusable_homoglyphs").joinpath("confusables.json")
+    folded: dict[str, str] = {}
+    for char, glyphs in json.loads(source.read_text(encoding="utf-8")).items():
+        if len(char) != 1 or char.isascii():
+            continue
+        targets = {glyph["c"].lower() for glyph in glyphs if _is_ascii_letter_or_digit(glyph["c"])}
+        if len(targets) == 1:
+            folded[char] = targets.pop()
+    return folded
+
+
+def _is_ascii_letter_or_digit(text: str) -> bool:
+    return len(text) == 1 and text.isascii() and text.isalnum()
+
 
 SKELETON_SWAPS: Final[Mapping[str, str]] = {
     "0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "i": "l", "|": "l",
@@ -330,8 +328,10 @@ class BrandContext:
     ``blocklist`` holds words and phrases (matched as whole words, case-insensitively, after folding
     look-alike letters; a phrase also matches with its words run together, as in a handle) and ``/regex/``
     patterns (matched case-insensitively against NFKC, lower-cased text with invisible characters removed).
-    Handles in ``always_follow`` count as the brand's own accounts, which never look like impersonations;
-    ``never_follow`` is for the policy, which compares both lists after ``normalise_handle``.
+    ``handle`` and ``other_handles`` are the brand's accounts (a brand may connect several): a follower whose
+    handle or display name reads as any of them, or as ``display_name``, looks like an impersonation, unless
+    it is one of them. Handles in ``always_follow`` count as the brand's own accounts too; ``never_follow`` is
+    for the policy, which compares both lists after ``normalise_handle``.
     """
 
     handle: str
@@ -339,6 +339,7 @@ class BrandContext:
     blocklist: tuple[str, ...] = ()
     always_follow: AbstractSet[str] = frozenset()
     never_follow: AbstractSet[str] = frozenset()
+    other_handles: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self._blocklist  # noqa: B018  (compiles the patterns now, so a bad one fails where it is set)
@@ -349,11 +350,15 @@ class BrandContext:
 
     @cached_property
     def _own_handles(self) -> frozenset[str]:
-        return frozenset(map(normalise_handle, {self.handle, *self.always_follow}))
+        return frozenset(map(normalise_handle, {*self.handles, *self.always_follow}))
+
+    @property
+    def handles(self) -> tuple[str, ...]:
+        return (self.handle, *self.other_handles)
 
     @cached_property
     def _targets(self) -> _Targets:
-        return _Targets.of(handle_name(self.handle), self.display_name)
+        return _Targets.of([handle_name(handle) for handle in self.handles], self.display_name)
 
     def is_own_account(self, handle: str) -> bool:
         """Whether ``handle`` is one of the brand's accounts; a handle without a server part (a Mastodon
@@ -440,6 +445,7 @@ BOT_WEIGHTS: Final[Mapping[str, float]] = {
     "handle_length": 0.4,
     "handle_digits": 1.2,
     "name_digits": 0.6,
+    "name_length": 0.5,
     "rare_bigrams": 1.0,
     "few_posts": 0.7,
     "dormant_90_days": 0.5,
@@ -449,7 +455,9 @@ BOT_WEIGHTS: Final[Mapping[str, float]] = {
 }
 """Log-odds points per piece of evidence (each in [0, 1]); ``bot_likelihood`` is the logistic of their sum
 plus ``BOT_BIAS``. The published fake-follower rules are among them: following:followers of 50:1 or more, the
-default picture after two months, no bio while following more than 100, fewer than 3 posts, none in 90 days."""
+default picture after two months, no bio while following more than 100, fewer than 3 posts, none in 90 days.
+The handle and the display name count by their length and their digits: a display name with no words, or longer
+than 30 characters (Mastodon's limit) and fully so at 50, is ``name_length`` evidence."""
 
 _BOT_REASON_GROUPS: Final[Mapping[str, tuple[str, ...]]] = {
     "platform_bot": ("platform_bot",),
@@ -463,11 +471,13 @@ _BOT_REASON_GROUPS: Final[Mapping[str, tuple[str, ...]]] = {
     "handle_length": ("handle_length",),
     "handle_digits": ("handle_digits",),
     "name_digits": ("name_digits",),
+    "name_length": ("name_length",),
     "rare_bigrams": ("rare_bigrams",),
     "few_posts": ("few_posts",),
     "dormant": ("dormant_90_days",),
     "follow_back": ("follow_back",),
 }
+_LONG_NAME = 30  # Mastodon's limit on display names; Bluesky allows 64
 _REASON_MIN_POINTS = 0.5
 _MAX_BOT_REASONS = 4
 _LOOKS_HUMAN_BELOW = 0.1
@@ -481,20 +491,27 @@ def bot_likelihood(cols: FollowerColumns, ctx: BrandContext) -> SignalResult:
         z += weight * evidence[name]
     values = _logistic(z)
 
+    @functools.cache
+    def group_points() -> Floats:
+        """Each reason group's points, one row per group (reasons are asked for many rows of a batch)."""
+        return np.array(
+            [
+                sum(BOT_WEIGHTS[name] * evidence[name] for name in names)
+                for names in _BOT_REASON_GROUPS.values()
+            ]
+        )
+
     def reasons(index: int) -> list[Reason]:
         if values[index] < _LOOKS_HUMAN_BELOW:
             return [Reason("bot_likelihood", "nothing in the profile looks automated", Polarity.SUGGEST)]
-        points = {
-            group: sum(BOT_WEIGHTS[name] * evidence[name][index] for name in names)
-            for group, names in _BOT_REASON_GROUPS.items()
-        }
-        texts = [
+        points = dict(zip(_BOT_REASON_GROUPS, group_points()[:, index].tolist(), strict=True))
+        texts = (
             text
             for group in sorted(points, key=lambda group: -points[group])
             if points[group] >= _REASON_MIN_POINTS
             for text in _BOT_REASON_TEXTS[group](cols, index)
-        ]
-        return [Reason("bot_likelihood", text, Polarity.WATCH) for text in texts[:_MAX_BOT_REASONS]]
+        )  # a generator: only the texts shown are written
+        return [Reason("bot_likelihood", text, Polarity.WATCH) for text in islice(texts, _MAX_BOT_REASONS)]
 
     return SignalResult("bot_likelihood", values, reasons, evidence)
 
@@ -507,6 +524,7 @@ def bot_evidence(cols: FollowerColumns) -> dict[str, Floats]:
     handle = _handle_statistics(cols._raw["handle"])
     words = cols._words
     no_bio = ~words["bio"].any_in_row(words["bio"].letters_or_digits)
+    named = words["display name"].any_in_row(words["display name"].letters_or_digits)
     return {
         "platform_bot": cols.is_bot.astype(np.float64),
         "bot_labels": _has_label(cols, BOT_LABELS),
@@ -522,6 +540,7 @@ def bot_evidence(cols: FollowerColumns) -> dict[str, Floats]:
         "handle_length": _ramp(handle.length, 15, 25),
         "handle_digits": np.maximum(_ramp(handle.longest_number, 4, 7), _ramp(handle.digit_share, 0.5, 0.9)),
         "name_digits": _ramp(words["display name"].row_sums(words["display name"].digits), 2, 5),
+        "name_length": np.maximum(_flag(~named), _ramp(cols._raw["display name"].lengths, _LONG_NAME, 50)),
         "rare_bigrams": np.where(handle.letter_pairs >= 3, _ramp(handle.rare_pair_share, 0.1, 0.4), 0.0),
         "few_posts": _flag(posts < 3),
         "dormant_90_days": _flag(_dormant(cols, 90)),
@@ -614,6 +633,13 @@ def _bio_reason(cols: FollowerColumns, index: int) -> list[str]:
     return [missing]
 
 
+def _name_length_reason(cols: FollowerColumns, index: int) -> list[str]:
+    name = cols.display_names[index]
+    if any(ch.isalnum() for ch in name):
+        return [f"unusually long display name: «{_shown(name)}»"]
+    return [f"no words in display name: «{_shown(name)}»" if name.strip() else "no display name"]
+
+
 def _posts_reason(cols: FollowerColumns, index: int) -> list[str]:
     posts = cols.posts_count[index]
     return ["has never posted" if posts == 0 else f"only {_plural(posts, 'post')}"]
@@ -648,6 +674,7 @@ _BOT_REASON_TEXTS: Final[Mapping[str, Callable[[FollowerColumns, int], list[str]
     "handle_length": lambda cols, i: [f"unusually long handle: «{_shown(handle_name(cols.handles[i]))}»"],
     "handle_digits": lambda cols, i: [f"long number in handle: «{_shown(handle_name(cols.handles[i]))}»"],
     "name_digits": lambda cols, i: [f"digits in display name: «{_shown(cols.display_names[i])}»"],
+    "name_length": _name_length_reason,
     "rare_bigrams": lambda cols, i: [
         f"handle looks typed at random: «{_shown(handle_name(cols.handles[i]))}»"
     ],
@@ -686,8 +713,8 @@ def churn(cols: FollowerColumns, ctx: BrandContext) -> SignalResult:
 
 
 def _churn_texts(cols: FollowerColumns, index: int) -> list[tuple[str, Polarity]]:
-    unfollows = np.nan_to_num(cols.unfollow_count[index])
-    follows = np.nan_to_num(cols.follow_count[index])
+    unfollows = _known_value(cols.unfollow_count[index])
+    follows = _known_value(cols.follow_count[index])
     if unfollows == 0:
         since = _seconds_ago(cols.first_followed_ago[index])
         if cols.is_following[index] and since >= _LOYAL_AFTER:
@@ -730,7 +757,7 @@ def engagement(cols: FollowerColumns, ctx: BrandContext) -> SignalResult:
         done = [
             (KIND_WEIGHTS[kind] * count, template.format(times=_times(count)))
             for kind, column, template in _ENGAGEMENT_KINDS
-            if (count := np.nan_to_num(getattr(cols, column)[index])) > 0
+            if (count := _known_value(getattr(cols, column)[index])) > 0
         ]
         done.sort(key=lambda item: -item[0])
         return [
@@ -760,15 +787,17 @@ HARMFUL_LABEL_VALUE: Final = 0.9  # the harmful value of a harmful moderation la
 def harmful(cols: FollowerColumns, ctx: BrandContext) -> SignalResult:
     """Blocklisted words in handle, name or bio (1), a handle or name that reads as the brand's (1, or 0.8
     when one letter off), harmful moderation labels (0.9)."""
-    blocked = _flag(np.logical_or.reduce(_blocklisted(cols, ctx._blocklist)))
-    copies = _impersonations(cols, ctx)
+    blocklisted = _blocklisted(cols, ctx._blocklist)
+    blocked = _flag(np.logical_or.reduce([np.zeros(len(cols), dtype=np.bool_), *_all_rows(blocklisted)]))
+    looks = _impersonations(cols, ctx)
+    copies = np.maximum(*looks)
     labelled = _has_label(cols, HARMFUL_LABELS)
     values = np.maximum.reduce([blocked, copies, labelled * HARMFUL_LABEL_VALUE])
 
     def reasons(index: int) -> list[Reason]:
         texts = [
-            *_blocklist_texts(cols, ctx._blocklist, index),
-            *(_impersonation_texts(cols, ctx, index) if copies[index] else []),
+            *(_blocklist_texts(blocklisted, index) if blocked[index] else []),
+            *(_impersonation_texts(cols, looks, index) if copies[index] else []),
             *(_label_text(label) for label in cols.labels[index] if label in HARMFUL_LABELS),
         ]
         return [Reason("harmful", text, Polarity.WATCH) for text in texts]
@@ -801,26 +830,17 @@ class _Blocklist:
                 needles.append((entry, words[words != _SPACE]))
         return cls(tuple(needles), tuple(patterns))
 
-    def matching_rows(self, words: _Texts, plain: _Texts | None) -> Bools:
-        """Which texts hold an entry, from their word texts and (for patterns) their plain texts."""
-        found = np.zeros(len(words), dtype=np.bool_)
-        for _, needle in self.needles:
-            found[words.rows_at(words.find(needle, whole_word=True))] = True
+    def matches(self, words: _Texts, plain: _Texts | None) -> dict[str, Bools]:
+        """Per entry, which texts hold it, from their word texts and (for patterns) their plain texts."""
+        found: dict[str, Bools] = {}
+        for entry, needle in self.needles:
+            rows = found.setdefault(entry, np.zeros(len(words), dtype=np.bool_))
+            rows[words.rows_at(words.find(needle, whole_word=True))] = True
         if plain is not None:
-            patterns = [pattern for _, pattern in self.patterns]
-            found[plain.rows_at(_pattern_positions(plain.joined, patterns))] = True
+            for entry, pattern in self.patterns:
+                rows = found.setdefault(entry, np.zeros(len(plain), dtype=np.bool_))
+                rows[plain.rows_at(_pattern_positions(plain.joined, [pattern]))] = True
         return found
-
-    def entries_in(self, text: str) -> list[str]:
-        raw = _Texts.of([text])
-        words = _word_texts(raw)
-        plain = _plain_texts(raw).joined
-        return list(
-            dict.fromkeys(
-                [entry for entry, needle in self.needles if words.find(needle, whole_word=True).size]
-                + [entry for entry, pattern in self.patterns if pattern.search(plain)]
-            )
-        )
 
 
 def _compile(entry: str) -> re.Pattern[str]:
@@ -836,39 +856,37 @@ def _pattern_positions(plain: str, patterns: Sequence[re.Pattern[str]]) -> Ints:
     )
 
 
-def _blocklisted(cols: FollowerColumns, blocklist: _Blocklist) -> Bools:
-    """One row per field (handle, display name, bio), one column per follower."""
+def _blocklisted(cols: FollowerColumns, blocklist: _Blocklist) -> dict[str, dict[str, Bools]]:
+    """Per field (handle, display name, bio), per blocklist entry, the followers whose field holds it."""
     if not (blocklist.needles or blocklist.patterns):
-        return np.zeros((3, len(cols)), dtype=np.bool_)
+        return {}
     plain = cols._plain if blocklist.patterns else {}
-    return np.array(
-        [blocklist.matching_rows(words, plain.get(where)) for where, words in cols._words.items()]
-    )
+    return {where: blocklist.matches(words, plain.get(where)) for where, words in cols._words.items()}
 
 
-def _blocklist_texts(cols: FollowerColumns, blocklist: _Blocklist, index: int) -> list[str]:
-    texts = {
-        "handle": handle_name(cols.handles[index]),
-        "display name": cols.display_names[index],
-        "bio": cols.bios[index],
-    }
+def _all_rows(blocklisted: Mapping[str, Mapping[str, Bools]]) -> list[Bools]:
+    return [rows for entries in blocklisted.values() for rows in entries.values()]
+
+
+def _blocklist_texts(blocklisted: Mapping[str, Mapping[str, Bools]], index: int) -> list[str]:
     return [
         f"{where} matches your blocklist: «{entry}»"
-        for where, text in texts.items()
-        for entry in blocklist.entries_in(text)
+        for where, entries in blocklisted.items()
+        for entry, rows in entries.items()
+        if rows[index]
     ]
 
 
 @dataclass(frozen=True, eq=False)
 class _Targets:
-    """Skeletons of the brand's handle name and display name, and the pieces that find look-alikes fast."""
+    """Skeletons of the brand's handle names and display name, and the pieces that find look-alikes fast."""
 
     exact: frozenset[str]
     pieces: tuple[Codes, ...]
 
     @classmethod
-    def of(cls, handle_name: str, display_name: str) -> _Targets:
-        exact = frozenset({skeleton(handle_name), skeleton(display_name)} - {""})
+    def of(cls, handle_names: Sequence[str], display_name: str) -> _Targets:
+        exact = frozenset({*map(skeleton, handle_names), skeleton(display_name)} - {""})
         return cls(exact, tuple(_codes(piece) for piece in sorted({p for t in exact for p in _pieces(t)})))
 
     def candidates(self, skeletons: _Texts) -> Ints:
@@ -919,39 +937,42 @@ def _pieces(target: str) -> tuple[str, ...]:
     return target[:half], target[half:]
 
 
-def _impersonations(cols: FollowerColumns, ctx: BrandContext) -> Floats:
-    values = np.zeros(len(cols))
+def _impersonations(cols: FollowerColumns, ctx: BrandContext) -> tuple[Floats, Floats]:
+    """How much each follower's handle, and their display name, read as the brand's (``_Targets.match``);
+    0 for the brand's own accounts."""
     targets = ctx._targets
     scores: dict[str, float] = {}
+    looks = []
     for variant in cols._skeletons:
+        values = np.zeros(len(cols))
         for row in targets.candidates(variant).tolist():
             name = variant.text(row)
             if name not in scores:
                 scores[name] = targets.match(name)
-            values[row] = max(values[row], scores[name])
-    for row in np.flatnonzero(values).tolist():
+            values[row] = scores[name]
+        looks.append(values)
+    handle, display_name = np.maximum(looks[0], looks[1]), looks[2]
+    for row in np.flatnonzero(handle + display_name).tolist():
         if ctx.is_own_account(cols.handles[row]):
-            values[row] = 0.0
-    return values
+            handle[row] = display_name[row] = 0.0
+    return handle, display_name
 
 
-def _impersonation_texts(cols: FollowerColumns, ctx: BrandContext, index: int) -> list[str]:
-    handle, display_name = cols.handles[index], cols.display_names[index]
-    looks = {
-        "handle": max(map(ctx._targets.match, _skeleton_pair(handle_name(handle)))),
-        "display name": ctx._targets.match(_skeleton_pair(display_name)[0]),
-    }
+def _impersonation_texts(cols: FollowerColumns, looks: tuple[Floats, Floats], index: int) -> list[str]:
     return [
         f"{where} looks like your brand: «{_shown(text)}»{_trick(text)}"
-        for where, text in (("handle", handle), ("display name", display_name))
-        if looks[where] > 0
+        for where, text, values in (
+            ("handle", cols.handles[index], looks[0]),
+            ("display name", cols.display_names[index], looks[1]),
+        )
+        if values[index] > 0
     ]
 
 
 def _trick(text: str) -> str:
     if any(ord(ch) in _IGNORABLE for ch in text):
         return " (hidden characters)"
-    if any(ch in _LOOKALIKE_OF or unicodedata.normalize("NFKC", ch) != ch for ch in text if not ch.isascii()):
+    if any(ch in lookalikes() or unicodedata.normalize("NFKC", ch) != ch for ch in text if not ch.isascii()):
         return " (look-alike letters)"
     return ""
 
@@ -1046,6 +1067,11 @@ def _known(values: Floats) -> Floats:
     return np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0)
 
 
+def _known_value(value: float) -> float:
+    """One value of a column, 0 when unknown (for the reasons of one row, where numpy's calls cost most)."""
+    return 0.0 if math.isnan(value) else float(value)
+
+
 def _flag(values: Bools) -> Floats:
     return np.asarray(values, dtype=np.float64)
 
@@ -1075,14 +1101,15 @@ def _any_phrase(words: Mapping[str, _Texts], names: Sequence[str], phrases: Sequ
 
 
 # --- words for people ---------------------------------------------------------------------------------------
+# Values arrive as numpy scalars; formatting and rounding them as Python floats is several times faster.
 
 
 def _count(value: float) -> str:
-    return f"{value:,.0f}"
+    return f"{float(value):,.0f}"
 
 
 def _amount(value: float) -> str:
-    return f"{value:,.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")
+    return f"{float(value):,.0f}" if value >= 10 else f"{float(value):.1f}".removesuffix(".0")
 
 
 def _ratio(value: float) -> str:
@@ -1090,7 +1117,7 @@ def _ratio(value: float) -> str:
     if value < 10:
         return _amount(value)
     digits = math.floor(math.log10(value)) - 1
-    return _count(round(value, -digits))
+    return _count(round(float(value), -digits))
 
 
 def _plural(value: float, noun: str) -> str:
@@ -1186,8 +1213,8 @@ class _Texts:
         return (self.values >= 0x30) & (self.values <= 0x39)
 
     def mapped_values(self, table: Codes) -> Codes:
-        """Each code point through ``table`` (see ``_tables``), the deleted ones dropped."""
-        mapped = table[self.values]
+        """Each code point through ``table`` (one of ``_tables()``'), the deleted ones dropped."""
+        mapped = _tables().fold(self.values, table)
         return mapped[mapped != _DELETE]
 
     def head_keys(self, rows: Ints, length: int) -> Keys:
@@ -1329,15 +1356,9 @@ def _plain_texts(raw: _Texts) -> _Texts:
 
 def skeleton(text: str) -> str:
     """How a name looks: NFKC, lower case, look-alike letters and digits folded to the Latin letters they
-    resemble (``LOOKALIKES``, ``SKELETON_SWAPS``, ``SKELETON_PAIRS``), everything but letters and digits
+    resemble (``lookalikes()``, ``SKELETON_SWAPS``, ``SKELETON_PAIRS``), everything but letters and digits
     dropped. "Асmе_Support", "acme.support" and "4CME SUPP0RT" share the skeleton "acmesupport"."""
     return _skeleton_texts(_Texts.of([text])).text(0)
-
-
-def _skeleton_pair(text: str) -> tuple[str, str]:
-    """``text``'s skeleton without trailing digits, and with them."""
-    trimmed, whole = _skeleton_variants(_Texts.of([text]))
-    return trimmed.text(0), whole.text(0)
 
 
 def _skeleton_variants(raw: _Texts) -> tuple[_Texts, _Texts]:
@@ -1457,44 +1478,59 @@ def _one_edit_apart(a: str, b: str) -> bool:
 
 @dataclass(frozen=True)
 class _Tables:
-    """Where each code point goes (``_DELETE`` for nowhere) in each kind of text."""
+    """Where each code point goes (``_DELETE`` for nowhere) in each kind of text.
+
+    A code point is folded (``_fold``) the first time a text holds it, so a process pays for the characters
+    its followers use, a few thousand, never for all of Unicode; until then its entries read ``_UNSEEN``.
+    Two threads that meet a new character at once both write the same values."""
 
     words: Codes  # letters and digits folded, everything else a space
     skeleton_letters: Codes  # letters and digits folded, everything else dropped
-    skeleton_swaps: Codes  # then ``SKELETON_SWAPS``
     plain: Codes  # NFKC and lower case only
+    skeleton_swaps: Codes  # then ``SKELETON_SWAPS``
+
+    def fold(self, values: Codes, table: Codes) -> Codes:
+        """``values`` through ``table`` (one of the three above)."""
+        mapped = table[values]
+        unseen = mapped == _UNSEEN
+        if unseen.any():
+            present = np.zeros(_UNICODE_SIZE, dtype=np.bool_)
+            present[values[unseen]] = True  # a scatter, where np.unique would sort every code point
+            for code in np.flatnonzero(present).tolist():
+                word, plain = _fold(chr(code))
+                self.words[code] = ord(word) if word else _DELETE
+                self.skeleton_letters[code] = _DELETE if word in ("", " ") else ord(word)
+                self.plain[code] = ord(plain) if plain else _DELETE
+            mapped = table[values]
+        return mapped
 
 
-_LOOKALIKE_OF: Final = {glyph: letter for letter, glyphs in LOOKALIKES.items() for glyph in glyphs}
 _UNICODE_SIZE = 0x110000
 _FOLDED_SIZE = 0x30000  # beyond the Supplementary Ideographic Plane nothing folds
 _CJK_PLANE_END = 0x40000
+_UNSEEN = 0xFFFF_FFFE
 
 
 @functools.cache
 def _tables() -> _Tables:
-    """Built once per process, in about half a second."""
-    words = np.full(_UNICODE_SIZE, _DELETE, dtype=np.uint32)
-    skeleton_letters = words.copy()
-    plain = words.copy()
-    for code in range(_FOLDED_SIZE):
-        word, plain_char = _fold(chr(code))
-        plain[code] = ord(plain_char) if plain_char else _DELETE
-        words[code] = ord(word) if word else _DELETE
-        skeleton_letters[code] = _DELETE if word == " " or not word else ord(word)
-    ideographs = np.arange(_FOLDED_SIZE, _CJK_PLANE_END, dtype=np.uint32)
-    for table in (words, skeleton_letters, plain):
-        table[_FOLDED_SIZE:_CJK_PLANE_END] = ideographs
-        table[0] = 0
+    unseen = np.full(_UNICODE_SIZE, _DELETE, dtype=np.uint32)
+    unseen[1:_FOLDED_SIZE] = _UNSEEN
+    unseen[_FOLDED_SIZE:_CJK_PLANE_END] = np.arange(_FOLDED_SIZE, _CJK_PLANE_END, dtype=np.uint32)
+    unseen[0] = 0
+    words, skeleton_letters, plain = unseen, unseen.copy(), unseen.copy()
     skeleton_letters[ord("|")] = ord("|")
     swaps = np.arange(_UNICODE_SIZE, dtype=np.uint32)
     for before, after in SKELETON_SWAPS.items():
         swaps[ord(before)] = ord(after)
-    return _Tables(words, skeleton_letters, swaps, plain)
+    return _Tables(words, skeleton_letters, plain, swaps)
 
 
 def _fold(ch: str) -> tuple[str, str]:
-    """(the character in word text, the character in plain text); "" for dropped."""
+    """(the character in word text, the character in plain text); "" for dropped.
+
+    A character that ``lookalikes()`` lists, itself, in its compatibility form (fullwidth and mathematical
+    letters are ASCII there) or without its accents, becomes that ASCII letter or digit. Its lower case form
+    is not looked up: Cyrillic "Г" lowers to "г", which Unicode finds like "r", but "Г" itself is not."""
     if ord(ch) in _IGNORABLE:
         return "", ""
     compatible = unicodedata.normalize("NFKC", ch)
@@ -1502,9 +1538,9 @@ def _fold(ch: str) -> tuple[str, str]:
     plain = _lower(base)
     if unicodedata.category(base).startswith("M"):
         return "", plain
+    looks = lookalikes()
     letter = next(
-        (_LOOKALIKE_OF[form] for form in (ch, base, plain, _unaccented(plain)) if form in _LOOKALIKE_OF),
-        _unaccented(plain),
+        (looks[form] for form in (ch, base, _unaccented(base)) if form in looks), _unaccented(plain)
     )
     decimal = unicodedata.decimal(letter, None)
     if decimal is not None:

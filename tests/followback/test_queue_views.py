@@ -223,7 +223,9 @@ def test_a_bulk_decision_runs_a_fixed_number_of_queries_per_decided_row(
                     {"kind": kind.split()[0], "ids": [r.pk for r in ticked], "next": queue_url(brand)},
                     **HTMX,
                 )
-            assert len(handles_in(response.content.decode())) == min(Suggestion.objects.pending().count(), queue_views.PAGE_SIZE)
+            assert len(handles_in(response.content.decode())) == min(
+                Suggestion.objects.pending().count(), queue_views.PAGE_SIZE
+            )
     assert Decision.objects.filter(actor=reviewer).count() == 12
 
 

@@ -52,12 +52,17 @@ def test_the_default_settings_are_valid_and_explained():
     for key, info in FIELDS.items():
         assert info.label, key
         assert info.help.endswith("."), key
+        assert info.why.endswith("."), f"{key} does not say why its default is sensible"
 
 
-def test_the_default_following_caps_are_documented_per_platform():
+def test_the_default_following_caps_are_explained_per_platform():
     assert DEFAULTS.platform_following_caps == {"mastodon": 7_500, "bluesky": 1_000_000, "demo": 10_000}
-    assert "7,500" in FIELDS["following_cap_mastodon"].help
-    assert "effectively none" in FIELDS["following_cap_bluesky"].help
+    assert "7,500" in FIELDS["following_cap_mastodon"].why
+    assert "effectively none" in FIELDS["following_cap_bluesky"].why
+
+
+def test_the_daily_follow_cap_says_it_applies_to_each_connected_account():
+    assert "each connected account" in FIELDS["daily_follow_cap"].help
 
 
 def test_settings_survive_a_round_trip_through_json():

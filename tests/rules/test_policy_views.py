@@ -11,12 +11,15 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import AccountStatus, AuditEvent, Brand, ConnectedAccount, Follower, Platform, Role, User
 from rules import services
 from rules.forms import SECTIONS, PolicyForm
-from rules.models import PolicyVersion
+from rules.models import PolicyVersion, Suggestion, SuggestionStatus
 from rules.policy import FIELDS, PolicySettings
+from rules.population import brand_context, decide_followers, follower_batch, follower_rows
+from rules.signals import Polarity, Reason, SignalResult, explain
 from tests.conftest import client_for
 from tests.factories import MembershipFactory
 
@@ -50,6 +53,17 @@ def add_followers(brand: Brand, *handles: str, customers: tuple[str, ...] = (), 
         Follower(account=connected, platform_id=handle, handle=handle, is_customer=handle in customers)
         for handle in handles
     )
+
+
+def counts(preview: services.PolicyPreview) -> dict[str, int]:
+    return {group.key: group.count for group in preview.groups}
+
+
+def decide_one(brand: Brand, handle: str) -> dict[str, SignalResult]:
+    """Every signal of one follower, computed as the daily queue computes them."""
+    follower = Follower.objects.get(handle=handle)
+    rows = list(follower_rows(Follower.objects.filter(pk=follower.pk), timezone.now()))
+    return decide_followers(follower_batch(rows, {}).columns, brand_context(brand, DEFAULTS), DEFAULTS)[1]
 
 
 def policy_url(brand: Brand, name: str = "rules:policy", **kwargs: Any) -> str:
@@ -190,18 +204,54 @@ def test_the_preview_applies_the_follow_lists_the_customer_rule_and_the_score(br
     preview = services.preview_policy(brand, settings)
 
     assert (preview.sampled, preview.is_everyone) == (4, True)
-    assert (preview.suggest, preview.held, preview.never) == (2, 1, 1)
-    assert {(row.handle, row.reason) for row in preview.suggest_examples} == {
+    assert counts(preview) == {"suggested": 2, "below_threshold": 1, "held_by_rule": 1}
+    assert {(row.handle, row.rule) for row in preview.group("suggested").examples} == {
         ("fan.example", "always: on the always-follow list"),
         ("loyal.example", "always: verified customer"),
     }
-    assert [(row.handle, row.reason) for row in preview.never_examples] == [
+    assert [(row.handle, row.rule) for row in preview.group("held_by_rule").examples] == [
         ("spam.example", "never: on the never-follow list")
     ]
-    [held] = preview.held_examples
-    assert held.handle == "quiet.example"
-    assert held.reason.startswith("score ")
-    assert "below the threshold of 60" in held.reason
+    [below] = preview.group("below_threshold").examples
+    assert below.handle == "quiet.example"
+    assert below.rule.startswith("score ")
+    assert "below the threshold of 60" in below.rule
+    assert [group.title for group in preview.groups] == ["Suggested", "Below the threshold", "Held by a rule"]
+
+
+def test_each_preview_example_shows_the_signal_reasons_the_queue_shows(brand):
+    add_followers(brand, "loyal.example", "quiet.example", customers=("loyal.example",))
+    preview = services.preview_policy(brand, DEFAULTS)
+    [loyal] = preview.group("suggested").examples
+    assert Reason("customer", "on your customer list", Polarity.SUGGEST) in loyal.reasons
+    [quiet] = preview.group("below_threshold").examples
+    assert [reason.text for reason in quiet.reasons] == [
+        reason.text for reason in explain(decide_one(brand, "quiet.example"), 0)
+    ]
+
+
+def test_the_preview_leaves_followers_waiting_for_a_second_approver_as_they_are(brand, owner):
+    add_followers(brand, "waiting.example", "loyal.example", customers=("waiting.example", "loyal.example"))
+    waiting = Follower.objects.get(handle="waiting.example")
+    Suggestion.objects.create(
+        brand=brand, account=waiting.account, follower=waiting, status=SuggestionStatus.AWAITING_APPROVAL,
+        policy_version=services.current_policy(brand), score=90, rule="", expires_at=timezone.now(),
+    )  # fmt: skip
+    preview = services.preview_policy(brand, DEFAULTS)
+    assert preview.in_flight == 1
+    assert counts(preview) == {"suggested": 1, "below_threshold": 0, "held_by_rule": 0}
+    page = client_for(owner).get(policy_url(brand)).content.decode()
+    assert "1 sampled follower is waiting for a second approver and stays as they are." in page
+
+
+def test_the_preview_estimates_every_group_for_all_current_followers_from_its_sample(brand, monkeypatch):
+    monkeypatch.setattr(services, "PREVIEW_SAMPLE_SIZE", 10)
+    add_followers(brand, *[f"f{n:03}.example" for n in range(200)], customers=("f007.example",))
+    ConnectedAccount.objects.filter(brand=brand).update(followers_count=200)
+    preview = services.preview_policy(brand, DEFAULTS)
+    assert (preview.sampled, preview.followers, preview.is_everyone) == (10, 200, False)
+    assert sum(group.count for group in preview.groups) == 10
+    assert [group.estimate for group in preview.groups] == [group.count * 20 for group in preview.groups]
 
 
 def test_the_preview_holds_customers_when_they_are_not_always_surfaced(brand):
@@ -209,7 +259,7 @@ def test_the_preview_holds_customers_when_they_are_not_always_surfaced(brand):
     preview = services.preview_policy(
         brand, replace(DEFAULTS, always_surface_customers=False, suggest_threshold=100)
     )
-    assert (preview.suggest, preview.held, preview.never) == (0, 1, 0)
+    assert counts(preview) == {"suggested": 0, "below_threshold": 1, "held_by_rule": 0}
 
 
 def test_the_preview_reads_only_current_followers_of_the_brands_connected_accounts(brand, other_brand):
@@ -222,7 +272,7 @@ def test_the_preview_reads_only_current_followers_of_the_brands_connected_accoun
     preview = services.preview_policy(brand, DEFAULTS)
 
     assert preview.sampled == 1
-    assert [row.handle for row in preview.held_examples] == ["mine.example"]
+    assert [row.handle for row in preview.group("below_threshold").examples] == ["mine.example"]
 
 
 def test_the_preview_samples_the_same_spread_of_followers_every_time(brand, monkeypatch):
@@ -233,15 +283,16 @@ def test_the_preview_samples_the_same_spread_of_followers_every_time(brand, monk
     first = services.preview_policy(brand, DEFAULTS)
     second = services.preview_policy(brand, DEFAULTS)
 
-    handles = [row.handle for row in first.held_examples]
+    handles = [row.handle for row in first.group("below_threshold").examples]
     assert (first.sampled, first.is_everyone) == (10, False)
-    assert handles == [row.handle for row in second.held_examples]
+    assert handles == [row.handle for row in second.group("below_threshold").examples]
     assert handles != sorted(handles), "the sample should spread over the table, not take its first rows"
 
 
 def test_the_preview_of_a_brand_without_followers_is_empty(brand):
     preview = services.preview_policy(brand, DEFAULTS)
-    assert (preview.sampled, preview.suggest, preview.held, preview.never) == (0, 0, 0, 0)
+    assert preview.sampled == 0
+    assert counts(preview) == {"suggested": 0, "below_threshold": 0, "held_by_rule": 0}
 
 
 # --- views ---------------------------------------------------------------------------------------------------
@@ -255,8 +306,18 @@ def test_an_admin_sees_the_policy_as_a_form_with_a_live_preview(brand, owner):
     assert 'name="suggest_threshold"' in page
     assert f'hx-post="{policy_url(brand, "rules:policy_preview")}"' in page
     assert 'id="policy-preview"' in page
-    assert '<strong data-count="held">1</strong>' in page
+    assert '<strong data-count="below_threshold">1</strong>' in page
     assert "Save as version 2" in page
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.VIEWER])
+def test_every_setting_shows_its_default_and_why_it_is_sensible(brand, owner, role):
+    member = owner if role == Role.ADMIN else MembershipFactory(brand=brand, role=role).user
+    page = client_for(member).get(policy_url(brand)).content.decode()
+    assert page.count("data-default") == len(FIELDS)
+    assert "<strong>Default: 60.</strong> Ten points above the neutral 50" in page
+    assert "<strong>Default: 06:00 UTC.</strong>" in page
+    assert "each connected account" in page
 
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.REVIEWER, Role.APPROVER])
@@ -327,7 +388,7 @@ def test_the_htmx_preview_answers_with_only_the_preview_panel(brand, owner):
     assert response.status_code == 200
     assert page.lstrip().startswith('<section id="policy-preview"')
     assert "<html" not in page
-    assert '<strong data-count="suggest">1</strong>' in page
+    assert '<strong data-count="suggested">1</strong>' in page
     assert "always: on the always-follow list" in page
     assert response["Vary"] == "HX-Request, Cookie"
     assert PolicyVersion.objects.count() == 0
@@ -350,7 +411,7 @@ def test_the_preview_without_javascript_shows_the_whole_page_with_the_draft_kept
     assert response.status_code == 200
     assert "<html" in page
     assert 'value="65"' in page
-    assert '<strong data-count="suggest">1</strong>' in page
+    assert '<strong data-count="suggested">1</strong>' in page
     assert not PolicyVersion.objects.filter(number__gt=1).exists()
 
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from accounts.models import ConnectedAccount, Follower, Interaction, Platform
+from accounts.models import AccountStatus, ConnectedAccount, Follower, Interaction, Platform
 from rules import population
+from rules.policy import PolicySettings
 from rules.population import follower_batch, follower_rows, recent_engagement
 
 
@@ -60,3 +61,15 @@ def test_the_database_sums_what_the_python_formula_gives_for_everyone_or_some_ac
         assert {k: n for k, n in (found.counts or {}).items() if n} == dict(expected[key].counts or {})
         if key in some:
             assert some[key] == found
+
+
+def test_the_brand_is_every_one_of_its_accounts_connected_ones_first(brand, account):
+    ConnectedAccount.objects.create(brand=brand, platform=Platform.DEMO, platform_user_id="old", handle="acme.old",
+                                    status=AccountStatus.DISCONNECTED)  # fmt: skip
+    ConnectedAccount.objects.create(
+        brand=brand, platform=Platform.DEMO, platform_user_id="hq", handle="acmehq"
+    )
+    context = population.brand_context(brand, PolicySettings())
+    assert context.handles == ("acme.demo", "acmehq", "acme.old")
+    assert context.display_name == brand.name
+    assert all(context.is_own_account(handle) for handle in context.handles)

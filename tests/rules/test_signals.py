@@ -31,6 +31,7 @@ from rules.signals import (
     genuine_activity,
     handle_name,
     harmful,
+    lookalikes,
     normalise_handle,
     skeleton,
 )
@@ -274,6 +275,24 @@ def test_handles_with_long_numbers_or_random_letters_count_as_evidence():
     assert evidence["rare_bigrams"].tolist()[2] == 0.0
 
 
+def test_a_display_name_with_no_words_or_an_unusually_long_one_counts_as_evidence():
+    names = ("", "💋✨", "Ann Kowalski", "Best Deals Daily Promo Shoutouts Growth Followers Boost", "A" * 40)
+    evidence = bot_evidence(columns(*(row(display_name=name) for name in names)))
+    assert evidence["name_length"].tolist() == [1.0, 1.0, 0.0, 1.0, 0.5]
+
+
+def test_a_missing_or_overlong_display_name_is_explained_in_plain_words():
+    fake = row(PERSON, display_name="", created_at=NOW - 20 * DAY, posts_count=30, verified_links=0)
+    _, nameless = one(bot_likelihood, fake)
+    _, emoji_only = one(bot_likelihood, row(fake, display_name="💋💋"))
+    _, long = one(bot_likelihood, row(fake, display_name="Promo Deals " * 5))
+    assert "no display name" in texts(nameless)
+    assert "no words in display name: «💋💋»" in texts(emoji_only)
+    assert "unusually long display name: «Promo Deals Promo Deals Promo Deals Pro…»" in texts(long)
+    _, named = one(bot_likelihood, row(fake, display_name="Ann"))
+    assert not [text for text in texts(named) if "display name" in text]
+
+
 def test_a_handle_that_looks_typed_at_random_is_explained():
     _, reasons = one(bot_likelihood, row(FAKE, handle="xkqzvbwjfq", following_count=40, followers_count=3))
     assert "handle looks typed at random: «xkqzvbwjfq»" in texts(reasons)
@@ -303,7 +322,7 @@ def test_asking_for_follow_backs_counts_only_as_a_whole_phrase():
 
 
 def test_unknown_facts_give_no_evidence():
-    evidence = bot_evidence(columns({"handle": "ann", "bio": "Reader."}))
+    evidence = bot_evidence(columns({"handle": "ann", "display_name": "Ann", "bio": "Reader."}))
     assert sum(values[0] for values in evidence.values()) == 0.0
 
 
@@ -618,6 +637,36 @@ def test_the_brands_own_accounts_are_never_flagged():
     )
     assert harmful(cols, brand).values.tolist() == [0.0, 0.0, 0.0, 1.0]
     assert normalise_handle(" @Acme@Brand.Social ") == "acme@brand.social"
+
+
+def test_a_brand_with_several_accounts_is_imitated_through_any_of_them_and_none_of_them_is_flagged():
+    brand = BrandContext(
+        handle="acme@brand.social", display_name="Acme Coffee", other_handles=("acmeroasters.bsky.social",)
+    )
+    cols = columns(
+        row(handle="acme@brand.social", display_name="Acme"),
+        row(handle="acmeroasters.bsky.social", display_name="Acme Roasters"),
+        row(handle="асmеroasters_support", display_name=""),
+        row(handle="acme_help@elsewhere.example", display_name=""),
+        row(handle="ann", display_name="Acme Coffee Official"),
+        row(handle="roasters_fan", display_name="Ann"),
+    )
+    assert harmful(cols, brand).values.tolist() == [0.0, 0.0, 1.0, 1.0, 1.0, 0.0]
+    assert brand.is_own_account("acmeroasters.bsky.social")
+
+
+def test_look_alikes_come_from_unicodes_confusables_beyond_cyrillic_and_greek():
+    assert len(lookalikes()) > 1_000
+    cherokee, lisu = "ᎪᏟᎷᎬ", "ꓮꓚꓟꓰ"
+    assert skeleton(cherokee) == skeleton(lisu) == skeleton("𝖆𝖈𝖒𝖊") == "acme"
+    assert (lookalikes()["Н"], lookalikes()["ο"], lookalikes()["Ꭺ"]) == ("h", "o", "a")
+
+
+def test_a_capital_that_looks_latin_folds_but_one_whose_lower_case_does_not_look_latin_stays():
+    assert skeleton("НАСК") == "hack"
+    assert "н" not in lookalikes()
+    assert skeleton("Гусь") == "гycь"
+    assert skeleton("гусь") == "rycь"
 
 
 def test_a_bluesky_brand_is_its_own_account_and_its_look_alikes_are_not():
