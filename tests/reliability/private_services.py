@@ -145,8 +145,8 @@ def broker_of_this_process(url: str) -> Iterator[None]:
     previous = current_app.conf.get("broker_write_url")
 
     def point_at(broker: str | None) -> None:
-        current_app.conf.broker_write_url = broker
-        current_app._after_fork()  # forgets its connection and producer pools; kombu keeps one per broker URL
+        current_app.conf.update(broker_write_url=broker)
+        current_app._after_fork()  # type: ignore[attr-defined]  # forgets its cached connection and producer pools
 
     point_at(url)
     try:

@@ -64,7 +64,8 @@ def test_eight_workers_racing_through_200_follows_make_exactly_50_under_a_cap_of
     brand: Brand, approver: User, workers: Workers
 ) -> None:
     set_policy(brand, approver, daily_follow_cap=CAP)
-    with CountingFake(follower_count=0, rate_limit=1_000_000) as fake:
+    fake = CountingFake(follower_count=0, rate_limit=1_000_000)
+    with fake:
         upstream = urlsplit(fake.url)
         slow = FaultRates(latency=1.0, latency_seconds=0.2)
         with FaultProxy((upstream.hostname or "127.0.0.1", upstream.port or 80), slow) as proxy:

@@ -91,6 +91,10 @@ def pending_suggestions(account: ConnectedAccount, count: int) -> list[int]:
     return [suggestion.pk for suggestion in suggestions]
 
 
+def member(brand: Brand, role: Role, name: str) -> User:
+    return MembershipFactory(brand=brand, role=role, user__name=name).user
+
+
 def approve(brand: Brand, suggestion_id: int, actor: User) -> Callable[[], object]:
     return lambda: review.decide(brand, suggestion_id, actor, K.APPROVE)
 
@@ -127,8 +131,8 @@ def assert_one_final_approval_and_one_follow_each(ids: list[int]) -> None:
 def check_second_approvals(brand: Brand, owner: User, reviewer: User, count: int) -> None:
     """A reviewer or an approver proposes; then two approvers, the proposer among them half the time, race."""
     set_policy(brand, owner, second_approver=True)
-    ann = MembershipFactory(brand=brand, role=Role.APPROVER, user__name="Ann Smith").user
-    bea = MembershipFactory(brand=brand, role=Role.APPROVER, user__name="Bea Jones").user
+    ann = member(brand, Role.APPROVER, "Ann Smith")
+    bea = member(brand, Role.APPROVER, "Bea Jones")
     ids = pending_suggestions(connected_account(brand, followers_count=1_000_000), count)
     proposer = {pk: ann if n % 2 == 0 else reviewer for n, pk in enumerate(ids)}
     proposals = in_lanes([[approve(brand, pk, proposer[pk])] for pk in ids])
@@ -160,7 +164,7 @@ def check_second_approvals(brand: Brand, owner: User, reviewer: User, count: int
 def check_single_approvals(brand: Brand, owner: User, reviewer: User, count: int) -> None:
     """No second approver: two reviewers approve each pending suggestion at once."""
     set_policy(brand, owner, second_approver=False)
-    cal = MembershipFactory(brand=brand, role=Role.REVIEWER, user__name="Cal Brown").user
+    cal = member(brand, Role.REVIEWER, "Cal Brown")
     ids = pending_suggestions(connected_account(brand, followers_count=1_000_000), count)
 
     results = in_lanes([[approve(brand, pk, reviewer), approve(brand, pk, cal)] for pk in ids])

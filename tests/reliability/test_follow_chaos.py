@@ -108,7 +108,8 @@ def test_1000_follows_through_faults_and_worker_kills_happen_at_most_once(
 ) -> None:
     moments = random.Random(59)
     set_policy(brand, approver, daily_follow_cap=1000)
-    with ChaosMastodon(seed=61, rate=FAULT_RATE, follower_count=0, rate_limit=1_000_000) as fake:
+    fake = ChaosMastodon(seed=61, rate=FAULT_RATE, follower_count=0, rate_limit=1_000_000)
+    with fake:
         upstream = urlsplit(fake.url)
         rates = FaultRates(reset=0.03)
         with FaultProxy((upstream.hostname or "127.0.0.1", upstream.port or 80), rates, seed=67) as proxy:

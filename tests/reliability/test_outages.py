@@ -171,7 +171,8 @@ def test_each_follow_is_asked_once_when_redis_is_killed_twice_while_follows_run(
     outages = random.Random(43)
     count = 200
     set_policy(brand, approver, daily_follow_cap=1000)
-    with CountingFake(follower_count=0, rate_limit=1_000_000) as fake:
+    fake = CountingFake(follower_count=0, rate_limit=1_000_000)
+    with fake:
         account = mastodon_account(brand, fake, followers_count=10_000)
         targets = [fake.add_account(f"person{n}@remote.example") for n in range(count)]
         ids = [
