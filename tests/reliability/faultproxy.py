@@ -35,6 +35,7 @@ class FaultProxy:
     rates: FaultRates = field(default_factory=FaultRates)
     seed: int = 7
     counts: Counter[str] = field(default_factory=Counter)
+    most_open: int = 0  # the most connections being forwarded at one time
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
@@ -43,6 +44,7 @@ class FaultProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
         self._sockets: list[socket.socket] = []
+        self._open = 0
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
 
     @property
@@ -109,12 +111,12 @@ class FaultProxy:
             return
         with self._lock:
             self._sockets.append(server)
-        pumps = [
-            threading.Thread(target=_pump, args=(client, server), daemon=True),
-            threading.Thread(target=_pump, args=(server, client), daemon=True),
-        ]
-        for pump in pumps:
-            pump.start()
+            self._open += 1
+            self.most_open = max(self.most_open, self._open)
+        threading.Thread(target=_pump, args=(server, client), daemon=True).start()
+        _pump(client, server)
+        with self._lock:
+            self._open -= 1
 
 
 def _pump(source: socket.socket, target: socket.socket) -> None:
