@@ -11,11 +11,15 @@ brand the person is not in, in its body, headers or cookies; and a refused reque
 on every table log each insert, update, delete and truncate, and a fingerprint (row count and checksum of every
 table) is the same before and after. Allowed writes run in a savepoint that is rolled back, so every request
 meets the same world; those expected to write must show up in the trigger log, which proves it watches.
+
+The Django admin's patterns (generated from the admin site) get the same checks: none of the personas is site
+staff, so each is sent to a login and shown nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -23,22 +27,28 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.contrib import admin
+from django.contrib.contenttypes.models import ContentType
 from django.contrib.messages.storage.cookie import MessageSerializer
 from django.core import signing
 from django.db import connection, transaction
 from django.test import Client
-from django.urls import reverse
+from django.urls import URLPattern, URLResolver, reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts import services
-from accounts.models import Role, User
-from tests.reliability.isolation_world import Side, World, build_world, unmarked_text_fields
+from accounts.models import Brand, Role, User
+from tests.reliability.isolation_world import BRAND_ROWS, Side, World, build_world, unmarked_text_fields
 from tests.rules.test_policy_views import policy_form_data
 from tests.test_permission_table import url_names
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 LOGIN_URL = "/account/login/"
+ADMIN_LOGIN_URL = "/admin/login/"
+# The Django admin lets in site staff only, whatever their brand role: none of these is staff, brand admins are the
+# highest role there is.
+ADMIN_PERSONAS = ("anonymous", "outsider", "a:admin", "b:admin")
 WRITE_LOG = "isolation_write_log"
 MESSAGES_SALT = "django.contrib.messages"  # django.contrib.messages' CookieStorage.key_salt
 
@@ -389,17 +399,40 @@ class Sweep:
             url = reverse(name, kwargs=route.kwargs(slug or ids or self.world.a, ids or self.world.a))
             for persona in personas(self.world):
                 for method in METHODS:
-                    self._one(name, route, url, persona, method, slug, ids, htmx)
+                    self._one(route, url, persona, method, slug, ids, htmx)
 
     def _one(
-        self, name: str, route: Route, url: str, persona: Persona, method: str, slug: Side | None,
-        ids: Side | None, htmx: bool,
+        self, route: Route, url: str, persona: Persona, method: str, slug: Side | None, ids: Side | None,
+        htmx: bool,
     ) -> None:  # fmt: skip
         expected = expect(route, method, persona, slug, ids, htmx)
         answer = route.methods.get(method)
-        data = (
-            answer.data(slug or ids or self.world.a, ids or self.world.a) if answer and answer.data else None
-        )
+        data = None
+        if answer is not None and answer.data is not None:
+            data = answer.data(slug or ids or self.world.a, ids or self.world.a)
+        # An invitation link shows whoever holds it the brand, the inviter and the invited address.
+        shown = ids.invitation_page_markers if route.scope == "link" and ids is not None else set()
+        location = LOGIN_URL if expected.to_login else ""
+        self.check(persona, method, url, data, htmx, expected, location, shown)
+
+    def admin(self, name: str, path: str, model_page: bool, persona: Persona, method: str) -> None:
+        """Nobody here is staff: the admin's login page answers, its logout goes home, the rest to a login."""
+        if name == "login":
+            expected, location = Expected(405 if method in ("PATCH", "DELETE") else 200, refused=True), ""
+        elif name == "logout":
+            expected = Expected(302, refused=True)
+            location = ADMIN_LOGIN_URL if persona.name == "anonymous" else "/admin/"
+        else:
+            # Signed out, the pages of a model admin meet our login-required middleware first.
+            expected = Expected(302, refused=True)
+            location = LOGIN_URL if persona.name == "anonymous" and model_page else ADMIN_LOGIN_URL
+        self.check(persona, method, path, None, False, expected, location, set())
+
+    def check(
+        self, persona: Persona, method: str, url: str, data: dict[str, Any] | None, htmx: bool,
+        expected: Expected, location: str, shown: set[str],
+    ) -> None:  # fmt: skip
+        """Ask once, in a savepoint kept only when refused, and note every way the answer is wrong."""
         where = f"{persona.name} {method}{' htmx' if htmx else ''} {url}"
         client = self.clients[persona.name]
         savepoint = transaction.savepoint()
@@ -413,10 +446,9 @@ class Sweep:
         self.requests += 1
         if response.status_code != expected.status:
             self.problems.append(f"{where}: answered {response.status_code}, expected {expected.status}")
-        if expected.to_login:
-            location = response.get("HX-Redirect" if htmx else "Location", "")
-            if not location.startswith(LOGIN_URL):
-                self.problems.append(f"{where}: sent to {location!r}, not the login page")
+        sent_to = response.get("HX-Redirect" if htmx else "Location", "")
+        if location and not sent_to.startswith(location):
+            self.problems.append(f"{where}: sent to {sent_to!r}, not {location}")
         if expected.refused and method not in ("GET", "HEAD"):
             self.refused_writes += 1
         if expected.refused and writes:
@@ -426,7 +458,7 @@ class Sweep:
         for other in self.world.sides():
             if other is persona.side:
                 continue
-            allowed = other.invitation_page_markers if route.scope == "link" and ids is other else set()
+            allowed = shown if other is not persona.side else set()
             leaks = [
                 found for found in other.markers.found_in(readable) if found.split(" ")[0] not in allowed
             ]
@@ -480,6 +512,31 @@ def signed_in_clients(world: World) -> tuple[dict[str, Client], dict[str, Simple
     return clients, cookies
 
 
+def admin_urls(world: World) -> Iterator[tuple[str, str, bool]]:
+    """(name, path, whether it is a model's page) of every pattern of the Django admin, with brand B's ids."""
+    brand_type = ContentType.objects.get_for_model(Brand).pk
+    registered = {model._meta.label_lower for model in admin.site._registry}
+
+    def walk(patterns: list[URLPattern | URLResolver], prefix: str) -> Iterator[tuple[str, str, bool]]:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+                continue
+            route = prefix + str(pattern.pattern)
+            if route.startswith("/admin/^"):  # the app index, a regular expression over the app labels
+                route = "/admin/accounts/"
+            found = re.match(r"/admin/(\w+)/(\w+)/", route)
+            label = f"{found[1]}.{found[2]}" if found else ""
+            rows = BRAND_ROWS.get(label)
+            row = rows(world.b.brand).first() if rows else None
+            object_id = str(row.pk if row else 1)
+            path = route.replace("<path:object_id>", object_id).replace("<id>", object_id)
+            path = path.replace("<path:content_type_id>", str(brand_type))
+            yield pattern.name or route, path, label in registered
+
+    return walk(admin.site.urls[0], "/admin/")
+
+
 def test_every_url_pattern_has_a_route_in_the_isolation_table():
     names = {name for name in url_names() if not name.startswith("admin:")}
     assert names - ROUTES.keys() == set(), "add these URLs to ROUTES"
@@ -488,6 +545,30 @@ def test_every_url_pattern_has_a_route_in_the_isolation_table():
 
 def test_every_text_field_of_both_brands_carries_its_brands_marker(world):
     assert unmarked_text_fields(world) == []
+
+
+def test_the_django_admin_sends_everyone_but_site_staff_to_a_login_and_shows_them_nothing(
+    world, quiet_refusals
+):
+    clients, cookies = signed_in_clients(world)
+    install_write_log()
+    before = fingerprint()
+    sweep = Sweep(world, clients, cookies)
+    urls = list(admin_urls(world))
+
+    for name, path, model_page in urls:
+        for persona in personas(world):
+            if persona.name not in ADMIN_PERSONAS:
+                continue
+            for method in METHODS:
+                sweep.admin(name, path, model_page, persona, method)
+
+    assert len(urls) > 60
+    assert sweep.problems == []
+    assert fingerprint() == before
+    TOTALS.requests += sweep.requests
+    TOTALS.refused_writes += sweep.refused_writes
+    TOTALS.patterns.update(f"admin:{name}" for name, _, _ in urls)
 
 
 @pytest.mark.parametrize("htmx", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["plain", "htmx"])
