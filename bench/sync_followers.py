@@ -73,12 +73,14 @@ def measure_sync(followers: int, passes: int) -> dict[str, object]:
     """Connect a fresh demo account and run the real sync task in this process, pass after pass."""
     from accounts import connections
     from accounts.jobs import claim_job
-    from accounts.models import Brand, SyncKind, SyncRun, User
+    from accounts.models import Brand, Membership, Role, SyncKind, SyncRun, User
     from accounts.tasks import run_sync
 
     stamp = datetime.now(UTC).strftime("%H%M%S%f")
     brand = Brand.objects.create(name=f"Bench {stamp}", slug=f"bench-{stamp}")
     user = User.objects.create_user(f"bench-{stamp}@bench.invalid", None)
+    # A sync runs only when asked for by its brand's team.
+    Membership.objects.create(user=user, brand=brand, role=Role.ADMIN)
     connections.send_jobs = lambda *args, **kwargs: None  # the benchmark drives the task itself
     account = connections.connect_demo(brand, followers, by=user)
     results = []
