@@ -149,7 +149,7 @@ def test_rotation_killed_three_times_leaves_every_credential_readable_with_the_n
     assert f"Re-encrypted {ACCOUNTS:,} account credentials and {APPS:,} Mastodon app secrets." in out.decode()
     assert stored_plaintexts(new_key) == plaintexts
     assert all(point <= row < ACCOUNTS for point, row in zip(kill_points, killed_at, strict=True))
-    print(f"\nkey rotation: {ACCOUNTS + APPS:,} rows, killed at rows {killed_at}, 0 unreadable")
+    print(f"\nkey rotation: {ACCOUNTS + APPS:,} rows, killed at rows {killed_at}, 0 unreadable", flush=True)
 
 
 def test_a_credential_no_key_opens_is_named_and_the_others_are_still_rotated(brand, keys, settings):

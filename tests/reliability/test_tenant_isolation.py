@@ -482,7 +482,8 @@ def report_totals() -> Iterator[None]:
     if TOTALS.requests:
         print(
             f"\ntenant isolation: {TOTALS.requests:,} requests over {len(TOTALS.patterns)} URL patterns, "
-            f"{TOTALS.refused_writes:,} of them refused writes; 0 leaks, 0 rows changed"
+            f"{TOTALS.refused_writes:,} of them refused writes; 0 leaks, 0 rows changed",
+            flush=True,
         )
 
 
