@@ -39,6 +39,10 @@ class MastodonAuthorization:
     url: str
 
 
+class CredentialsOfAnotherAccount(crypto.CredentialsUnreadable):
+    """The stored credentials sign in as another platform account than the one they are stored with."""
+
+
 def credentials_of(account: ConnectedAccount) -> dict[str, Any]:
     return crypto.decrypt_json(account.credentials_ciphertext)
 
@@ -167,6 +171,8 @@ def connector_for(account: ConnectedAccount) -> Connector:
             sync_number=account.settings.get("sync_number", 0), followed=list(followed),
         )  # fmt: skip
     credentials = credentials_of(account)
+    if account.platform == Platform.BLUESKY and credentials.get("did") != account.platform_user_id:
+        raise CredentialsOfAnotherAccount("the stored Bluesky session is for another account")
     if account.platform == Platform.MASTODON:
         return mastodon.MastodonConnector(
             account.server_url, credentials["access_token"], account.platform_user_id

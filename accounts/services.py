@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.utils import reset as reset_sign_in_attempts
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
@@ -14,6 +15,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import lockouts
 from accounts.jobs import send_jobs
 from accounts.models import AuditEvent, Brand, Invitation, Membership, Role, User
 
@@ -192,3 +194,20 @@ def remove_member(membership: Membership, *, by: User) -> None:
             email=membership.user.email,
         )
         membership.delete()
+
+
+def unlock_member(membership: Membership, *, by: User) -> bool:
+    """Let a member locked out after wrong passwords sign in again; False when they were not locked out."""
+    user = membership.user
+    with transaction.atomic():
+        if not lockouts.locked_out([user.email]):
+            return False
+        reset_sign_in_attempts(username=user.email)
+        record(
+            membership.brand,
+            "member.unlocked",
+            f"{by} let {user} sign in again after too many wrong passwords",
+            actor=by,
+            target=membership,
+        )
+    return True

@@ -10,6 +10,7 @@ urlpatterns = [
     path("b/<slug:brand>/members/invite/", views.member_invite, name="member_invite"),
     path("b/<slug:brand>/members/<int:member_id>/role/", views.member_role, name="member_role"),
     path("b/<slug:brand>/members/<int:member_id>/remove/", views.member_remove, name="member_remove"),
+    path("b/<slug:brand>/members/<int:member_id>/unlock/", views.member_unlock, name="member_unlock"),
     path("b/<slug:brand>/accounts/", account_views.account_list, name="account_list"),
     path("b/<slug:brand>/accounts/connect/demo/", account_views.connect_demo, name="connect_demo"),
     path(

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from accounts import services
+from accounts import lockouts, services
 from accounts.forms import InviteForm, JoinForm, RoleForm
 from accounts.http import AuthedRequest
 from accounts.models import Invitation, Membership, Role, User
@@ -20,9 +20,11 @@ def _members_page(
     request: AuthedRequest, membership: Membership, invite_form: InviteForm | None = None, status: int = 200
 ) -> HttpResponse:
     brand = membership.brand
+    members = list(Membership.objects.filter(brand=brand).select_related("user").order_by("user__email"))
     context = {
         "membership": membership,
-        "members": Membership.objects.filter(brand=brand).select_related("user").order_by("user__email"),
+        "members": members,
+        "locked_out": lockouts.locked_out([member.user.email for member in members]),
         "invitations": Invitation.objects.filter(brand=brand).open().select_related("invited_by"),
         "invite_form": invite_form or InviteForm(),
         "roles": Role,
@@ -94,6 +96,20 @@ def member_remove(request: AuthedRequest, brand: str, member_id: int) -> HttpRes
         messages.error(request, error.messages[0])
     else:
         messages.success(request, f"{target.user} no longer has access to {membership.brand}.")
+    return _after_member_change(request, membership)
+
+
+@require_POST
+@vary_on_headers("HX-Request")
+def member_unlock(request: AuthedRequest, brand: str, member_id: int) -> HttpResponse:
+    membership = membership_for(request.user, brand, need=Role.ADMIN)
+    target = get_object_or_404(
+        Membership.objects.select_related("user", "brand"), pk=member_id, brand=membership.brand
+    )
+    if services.unlock_member(target, by=request.user):
+        messages.success(request, f"{target.user} can sign in again.")
+    else:
+        messages.info(request, f"{target.user} was not locked out.")
     return _after_member_change(request, membership)
 
 

@@ -76,12 +76,15 @@ def measure_ceiling(followers: int) -> dict[str, float]:
 
 
 def bench_brand(name: str) -> tuple[Any, Any]:
-    """A throwaway brand (`bench-…`, removed by drop_bench_brands) and a user to act for it."""
-    from accounts.models import Brand, User
+    """A throwaway brand (`bench-…`, removed by drop_bench_brands) and an admin of it to act for it (a sync runs
+    only when asked for by its brand's team)."""
+    from accounts.models import Brand, Membership, Role, User
 
     stamp = datetime.now(UTC).strftime("%H%M%S%f")
     brand = Brand.objects.create(name=f"Bench {name} {stamp}", slug=f"bench-{name}-{stamp}")
-    return brand, User.objects.create_user(f"bench-{name}-{stamp}@bench.invalid", None)
+    user = User.objects.create_user(f"bench-{name}-{stamp}@bench.invalid", None)
+    Membership.objects.create(user=user, brand=brand, role=Role.ADMIN)
+    return brand, user
 
 
 BENCH_ROWS = (

@@ -67,6 +67,7 @@ KINDS: dict[str, tuple[str, dict[str, str]]] = {
             "member.invitation_revoked": "Withdrew an invitation",
             "member.role_changed": "Changed a role",
             "member.removed": "Removed a member",
+            "member.unlocked": "Let a member sign in again",
         },
     ),
     "brand": ("Brand", {"brand.created": "Created the brand"}),

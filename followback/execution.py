@@ -54,7 +54,7 @@ from accounts.platforms.base import (
 )
 from accounts.services import record
 from followback.models import AccountRateLimit, FollowAction, FollowState
-from rules.models import Suggestion
+from rules.models import Suggestion, SuggestionStatus
 from rules.policy import PolicySettings, ratio_guard_allows
 from rules.services import current_policy
 
@@ -307,7 +307,11 @@ def execute_follow(action_id: int) -> FollowAction | None:
         return action
     if not _belongs_together(action):
         log.error("follow action %s: its brand, account, follower and suggestion do not match", action.pk)
-        _fail(action, "Not followed: this follow's records do not belong to one brand.", platform_reason="")
+        _fail(
+            action,
+            "Not followed: this follow's records do not belong to one brand and one approved suggestion.",
+            platform_reason="",
+        )
         return action
     if problem := _account_unusable(action.account):
         _fail(action, f"Not followed: {problem}. Retry once it is connected.", platform_reason="")
@@ -325,10 +329,12 @@ def execute_follow(action_id: int) -> FollowAction | None:
 
 
 def _belongs_together(action: FollowAction) -> bool:
-    """The worker trusts nothing it is handed: one brand, its account, that account's follower, their suggestion."""
+    """The worker trusts nothing it is handed: one brand, its account, that account's follower, their suggestion,
+    which a person approved."""
     suggestion = action.suggestion
     return (
-        action.account.brand_id == action.brand_id
+        suggestion.status == SuggestionStatus.APPROVED
+        and action.account.brand_id == action.brand_id
         and action.follower.account_id == action.account_id
         and suggestion.brand_id == action.brand_id
         and suggestion.account_id == action.account_id

@@ -127,6 +127,7 @@ TABLE: dict[str, Entry] = {
         Role.ADMIN, ok=302, method="POST", kwargs=_member, data={"role": "approver"}
     ),
     "accounts:member_remove": brand_page(Role.ADMIN, ok=302, method="POST", kwargs=_member),
+    "accounts:member_unlock": brand_page(Role.ADMIN, ok=302, method="POST", kwargs=_member),
     "accounts:invitation_revoke": brand_page(
         Role.ADMIN,
         ok=302,
