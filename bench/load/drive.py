@@ -21,6 +21,7 @@ import math
 import os
 import platform
 import re
+import resource
 import secrets
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -99,6 +101,69 @@ def drop_broker_queue(name: str) -> None:
         import redis
 
         redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(name)
+
+
+# --- where the CPU went -----------------------------------------------------------------------------------------
+
+
+def _cpu_of(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) of each process and its children, by pid; gone processes are left out."""
+    import psutil
+
+    seconds: dict[int, float] = {}
+    for pid in pids:
+        try:
+            parent = psutil.Process(pid)
+            for proc in [parent, *parent.children(recursive=True)]:
+                times = proc.cpu_times()
+                seconds[proc.pid] = times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return seconds
+
+
+def _database_backends() -> list[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+@dataclass
+class CpuMeter:
+    """CPU used during the run by the server, the worker, their database backends and locust, and how busy the
+    whole machine was (it is shared: other work slows the run down without showing in the server's own figure)."""
+
+    server: int
+    worker: int
+    started: dict[str, Any] = field(default_factory=dict)
+
+    def snapshot(self) -> dict[str, Any]:
+        import psutil
+
+        return {"server": _cpu_of([self.server]), "worker": _cpu_of([self.worker]),
+                "database": _cpu_of(_database_backends()), "locust": resource.getrusage(resource.RUSAGE_CHILDREN),
+                "machine": psutil.cpu_times(), "load": os.getloadavg()[0]}  # fmt: skip
+
+    def start(self) -> None:
+        self.started = self.snapshot()
+
+    def used(self) -> dict[str, Any]:
+        end, start = self.snapshot(), self.started
+        used = {
+            group: sum(seconds - start[group].get(pid, 0.0) for pid, seconds in end[group].items())
+            for group in ("server", "worker", "database")
+        }
+        child, before = end["locust"], start["locust"]
+        used["locust"] = child.ru_utime + child.ru_stime - before.ru_utime - before.ru_stime
+        total = sum(end["machine"]) - sum(start["machine"])
+        idle = end["machine"].idle - start["machine"].idle
+        return {**{f"{group}_s": round(value, 1) for group, value in used.items()},
+                "machine_busy": round(1 - idle / total, 3) if total else 0.0,
+                "load_average": [round(start["load"], 2), round(end["load"], 2)]}  # fmt: skip
 
 
 # --- the checks afterwards ------------------------------------------------------------------------------------
@@ -265,13 +330,15 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://127.0.0.1:{port}"
     seconds = round(args.minutes * 60)
     with ExitStack() as stack:
-        stack.enter_context(process(
+        worker = stack.enter_context(process(
             [str(BIN / "celery"), "-A", "followback", "worker", "--concurrency=1", "--loglevel=WARNING",
              "--without-heartbeat", "--without-mingle", "--without-gossip"], env, args.work_dir / "worker.log"))  # fmt: skip
         server = stack.enter_context(process(
             [str(BIN / "gunicorn"), "followback.wsgi", "--bind", f"127.0.0.1:{port}", "--workers",
              str(args.gunicorn_workers), "--log-level", "warning"], env, args.work_dir / "gunicorn.log"))  # fmt: skip
         wait_for_server(base, server)
+        meter = CpuMeter(server.pid, worker.pid)
+        meter.start()
         print(
             f"Running {args.users} users for {seconds} s against {base} (gunicorn, {args.gunicorn_workers} workers)"
         )
@@ -284,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
                  "--host", base, "--only-summary", "--loglevel", "WARNING"],
                 cwd=ROOT, env=locust_env, stdout=log, stderr=subprocess.STDOUT, timeout=seconds + 120, check=False,
             )  # fmt: skip
+        cpu = meter.used()
         if not record_file.exists():
             raise RuntimeError(f"locust wrote no record; see {args.work_dir / 'locust.log'}")
         print("Waiting for the approved follows to run")
@@ -303,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         "requests": len(requests),
         "requests_per_s": len(requests) / seconds,
         "timings": timings(requests),
+        "cpu": {**cpu, "server_ms_per_request": round(cpu["server_s"] * 1000 / max(1, len(requests)), 1)},
         "decisions": compare_decisions(record),
         "database": database_state(),
         "errors": {"server": sum(1 for _, _, status in requests if status == 0 or status >= 500),
@@ -315,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{result['machine']}, {started:%Y-%m-%d %H:%M} UTC: {args.users} users, {seconds} s, {brands} brands, "
           f"{len(requests):,} requests ({result['requests_per_s']:.1f}/s), "
           f"{result['decisions']['confirmed']:,} decisions confirmed, {result['decisions']['refused']:,} refused")  # fmt: skip
+    print(f"CPU seconds: server {cpu['server_s']}, its database backends {cpu['database_s']}, worker "
+          f"{cpu['worker_s']}, locust {cpu['locust_s']}; the machine was {cpu['machine_busy']:.0%} busy, load "
+          f"average {cpu['load_average'][0]} at the start and {cpu['load_average'][1]} at the end")  # fmt: skip
     print(result["table"])
     out = args.out or ROOT / "bench" / "results" / f"{started:%Y-%m-%d}-load.json"
     out.write_text(json.dumps(result, indent=2))

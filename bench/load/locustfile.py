@@ -154,6 +154,11 @@ class Reviewer(FastHttpUser):
                 RECORD["leaks"].append({**problem, **leaked})
                 response.failure(f"another brand's data: {leaked}")
                 return None
+            if reload := response.headers.get("HX-Refresh") or response.headers.get("HX-Redirect"):
+                # What the server answers htmx on a stale CSRF token or an expired session: nothing was done.
+                RECORD["unexpected"].append({**problem, "htmx told to reload": reload})
+                response.failure("htmx told to reload")
+                return None
             if status != expect:
                 RECORD["unexpected"].append({**problem, "expected": expect})
                 response.failure(f"status {status}, expected {expect}")
