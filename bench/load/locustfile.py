@@ -59,7 +59,7 @@ REASONS = ("engagement", "customer", "genuine_activity", "churn", "bot_likelihoo
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 RECORD: dict[str, list[Any]] = {
-    "requests": [],  # [name, milliseconds, status (0: no answer)]
+    "requests": [],  # [name, milliseconds, status (0: no answer), started (epoch seconds)]
     "decisions": [],  # confirmed by the server
     "refused": [],  # refused by the server, with its words
     "unknown": [],  # decisions sent whose outcome is not known: no answer, or not the answer expected
@@ -71,8 +71,9 @@ _PEOPLE = itertools.count()
 
 
 @events.request.add_listener
-def _timed(name: str, response_time: float, response: Any, **_: Any) -> None:
-    RECORD["requests"].append([name, round(response_time, 2), getattr(response, "status_code", 0) or 0])
+def _timed(name: str, response_time: float, response: Any, start_time: float, **_: Any) -> None:
+    status = getattr(response, "status_code", 0) or 0
+    RECORD["requests"].append([name, round(response_time, 2), status, round(start_time, 3)])
 
 
 @events.quitting.add_listener
