@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/followback
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: setup run test test-devnet bench lint typecheck check clean
+.PHONY: setup run test test-devnet bench bench-load lint typecheck check clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt package.json package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,16 @@ BENCH_BROKER_URL ?= redis://127.0.0.1:6379/9
 bench: setup
 	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(BENCH_BROKER_URL)} \
 	  $(PY) bench/run.py $(BENCH_ARGS)
+
+# The load run of issue 7 (docs/reliability.md, "Load"), not part of CI: 50 simulated reviewers for 10 minutes against
+# gunicorn, PostgreSQL, Redis and a worker. LOAD_ARGS="--users 10 --minutes 1" runs a short one. It creates and
+# migrates the database if needed and seeds a fresh load world each run.
+LOAD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fb_load_bench
+LOAD_BROKER_URL ?= redis://127.0.0.1:6379/11
+
+bench-load: setup
+	DATABASE_URL=$${DATABASE_URL:-$(LOAD_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(LOAD_BROKER_URL)} \
+	  $(PY) bench/load/drive.py $(LOAD_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
