@@ -238,3 +238,32 @@ def test_an_htmx_action_with_no_cookies_left_at_all_sends_the_whole_page_to_the_
         member_row(page, reviewer).get_by_role("button", name="Change").click()
 
     expect(page).to_have_url(f"{live_server.url}/account/login/?next={members_url(brand)}", timeout=2000)
+
+
+def test_a_member_locked_out_by_wrong_passwords_signs_in_again_once_their_admin_lets_them(
+    members_page: Page,
+    new_page: Callable[..., Page],
+    live_server: LiveServer,
+    reviewer: User,
+    browser_problems: BrowserProblems,
+) -> None:
+    browser_problems.allow(r"status of 429 \(Too Many Requests\).*/account/login/\)$")
+    locked = new_page()
+    locked.goto(f"{live_server.url}/account/login/")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        locked.get_by_label("E-mail address").fill(reviewer.email)
+        locked.get_by_label("Password").fill("not-the-password")
+        locked.get_by_role("button", name="Sign in").click()
+    expect(locked.get_by_text("Too many sign-in attempts")).to_be_visible()
+    screenshot(locked, "login-locked-out")
+
+    members_page.reload()
+    row = member_row(members_page, reviewer)
+    expect(row).to_contain_text("Locked out after too many wrong passwords.")
+    screenshot(members_page, "members-locked-out")
+    with htmx_settled(members_page):
+        row.get_by_role("button", name=re.compile("sign in again")).click()
+    expect(member_row(members_page, reviewer)).not_to_contain_text("Locked out")
+
+    sign_in(locked, live_server, reviewer)
+    expect(locked.get_by_role("heading", level=1)).to_have_text("Acme Coffee")
