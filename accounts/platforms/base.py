@@ -6,11 +6,19 @@ errors below and know nothing of Django models. A service maps their data to row
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """Text as PostgreSQL can store it: NUL characters dropped, lone surrogates (JSON can carry them) replaced."""
+    return _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))
 
 
 class PlatformError(Exception):
