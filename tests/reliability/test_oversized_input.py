@@ -20,7 +20,7 @@ from accounts.models import AuditEvent, ConnectedAccount, Customer, Invitation, 
 from followback.models import Comment, Decision, FollowAction
 from rules.models import PolicyVersion, Suggestion
 from tests.rules.test_policy_views import policy_form_data
-from tests.test_permission_table import TABLE, World, world  # noqa: F401  (the permission table's brand)
+from tests.test_permission_table import TABLE, World
 
 pytestmark = pytest.mark.django_db
 SELF_POSTING = ["rules:policy", "accounts:customer_list", "accounts:connect_bluesky", "login", "password_change",
