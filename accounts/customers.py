@@ -10,6 +10,7 @@ import csv
 import hashlib
 import hmac
 import io
+import re
 from dataclasses import dataclass, field
 
 from django.core.validators import EmailValidator
@@ -24,6 +25,8 @@ from accounts.services import record
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 100_000
 _validate_email = EmailValidator()
+# A platform handle, with or without its server: what a spreadsheet formula (=, +, -, @…) or NUL never is.
+_HANDLE = re.compile(r"\w[\w.\-]*(?:@\w[\w.\-]*)?")
 
 
 @dataclass
@@ -113,7 +116,7 @@ def parse_customer_rows(brand: Brand, data: bytes) -> tuple[list[Customer], Impo
 def _row_error(handle: str, email: str) -> str:
     if not handle and not email:
         return "no handle and no e-mail address"
-    if handle and (len(handle) > 255 or any(ch.isspace() for ch in handle)):
+    if handle and (len(handle) > 255 or not _HANDLE.fullmatch(handle)):
         return f"\u201c{handle[:40]}\u201d is not a handle"
     if email:
         try:

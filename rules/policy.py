@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from enum import IntEnum
@@ -377,7 +378,11 @@ def value_problem(info: FieldInfo, value: object) -> str | None:
         return _blocklist_problem(value)
     if info.kind == "handles":
         return _handles_problem(value)
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
         return _range_text(info)
     if info.kind != "number" and not isinstance(value, int):
         return _range_text(info)
@@ -440,7 +445,7 @@ def blocklist_entry_problem(entry: str) -> str | None:
         return "this pattern matches every profile, even an empty one"
     if has_nested_quantifier(body):
         return "it repeats a group that itself repeats, like (a+)+, which can take forever to check"
-    return None
+    return _backtracking_problem(body)
 
 
 COUNTED_REPEAT = re.compile(r"\{\d*,?\d*\}")
@@ -475,6 +480,56 @@ def has_nested_quantifier(pattern: str) -> bool:
                 groups[-1] = True
         i += 1
     return False
+
+
+_ATOM = re.compile(r"\\.|\[\^?\]?(?:\\.|[^\]])*\]|[^\\()|*+?{}]")
+_OPEN_REPEAT = re.compile(r"(?:[*+]|\{\d*,\})\??")
+_PROBES = string.printable + "é\u00a0\u200b\u202e\uff21"
+
+
+def _backtracking_problem(pattern: str) -> str | None:
+    """The other two usual causes of catastrophic backtracking, which `has_nested_quantifier` lets through:
+    a repeated group of alternatives, like (a|aa)+, and the same characters repeated twice in a row, like a+a+ or
+    \\s*\\s*. Both hang Python's regular expressions on a long enough profile text."""
+    alternatives: list[bool] = []
+    previous: str | None = None  # the atom just before, when an open-ended repetition follows it
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "(":
+            alternatives.append(False)
+            i, previous = i + 1, None
+            continue
+        if char == "|" and alternatives:
+            alternatives[-1] = True
+        if char in "|)":
+            had_alternatives = alternatives.pop() if char == ")" and alternatives else False
+            i, previous = i + 1, None
+            if had_alternatives and _OPEN_REPEAT.match(pattern, i):
+                return "it repeats a group of alternatives, like (a|aa)+, which can take forever to check"
+            continue
+        atom = _ATOM.match(pattern, i)
+        if atom is None:
+            i, previous = i + 1, None
+            continue
+        i = atom.end()
+        repeat = _OPEN_REPEAT.match(pattern, i)
+        if repeat is None:
+            previous = None
+            continue
+        i = repeat.end()
+        if previous is not None and _overlap(previous, atom.group()):
+            return "it repeats the same characters twice in a row, like a+a+, which can take forever to check"
+        previous = atom.group()
+    return None
+
+
+def _overlap(first: str, second: str) -> bool:
+    try:
+        one, other = re.compile(first), re.compile(second)
+    except re.error:
+        return True
+    return any(one.fullmatch(probe) and other.fullmatch(probe) for probe in _PROBES)
 
 
 def _end_of_class(pattern: str, start: int) -> int:

@@ -6,6 +6,7 @@ errors below and know nothing of Django models. A service maps their data to row
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,14 @@ def tls_context() -> ssl.SSLContext:
     """The certificate checks every connector's HTTP client shares: loading the trusted roots takes a tenth of a
     second, too much to pay again for each follow. httpx's own default roots, loaded once per process."""
     return ssl.create_default_context(cafile=certifi.where())
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """Text as PostgreSQL can store it: NUL characters dropped, lone surrogates (JSON can carry them) replaced."""
+    return _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))
 
 
 class PlatformError(Exception):

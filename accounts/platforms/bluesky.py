@@ -33,6 +33,7 @@ from accounts.platforms.base import (
     RateLimited,
     RateLimitState,
     Relationship,
+    storable_text,
     tls_context,
 )
 
@@ -91,9 +92,9 @@ def parse_datetime(value: object) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def parse_labels(raw: object, *, now: datetime | None = None) -> tuple[str, ...]:
@@ -115,9 +116,10 @@ def _self_label_values(raw: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _label_value(item: object) -> str:
-    if not isinstance(item, dict) or not isinstance(item.get("val"), str) or not item["val"]:
+    value = storable_text(item["val"]) if isinstance(item, dict) and isinstance(item.get("val"), str) else ""
+    if not value:
         raise BadPayload("label without a string val")
-    return item["val"]
+    return value
 
 
 def _labels_in_force(labels: list[Any], now: datetime) -> tuple[str, ...]:
@@ -179,9 +181,10 @@ def parse_profile(data: object, *, now: datetime | None = None) -> ProfileData:
 
 def _required_str(data: Mapping[str, Any], key: str) -> str:
     value = data.get(key)
-    if not isinstance(value, str) or not value:
+    text = storable_text(value) if isinstance(value, str) else ""
+    if not text:
         raise BadPayload(f"missing or non-string {key}")
-    return value
+    return text
 
 
 def _optional_str(data: Mapping[str, Any], key: str) -> str:
@@ -190,7 +193,7 @@ def _optional_str(data: Mapping[str, Any], key: str) -> str:
         return ""
     if not isinstance(value, str):
         raise BadPayload(f"{key} is not a string")
-    return value
+    return storable_text(value)
 
 
 def _count(data: Mapping[str, Any], key: str) -> int:
@@ -367,7 +370,7 @@ def _redact(text: str, secrets: Iterable[str]) -> str:
 def _decode_json(response: httpx.Response, nsid: str) -> dict[str, Any]:
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadPayload(f"Bluesky {nsid}: answer is not JSON") from None
     if not isinstance(data, dict):
         raise BadPayload(f"Bluesky {nsid}: answer is not a JSON object")
@@ -377,7 +380,7 @@ def _decode_json(response: httpx.Response, nsid: str) -> dict[str, Any]:
 def _error_fields(response: httpx.Response) -> tuple[str, str]:
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return "", ""
     if not isinstance(data, dict):
         return "", ""

@@ -42,6 +42,7 @@ from accounts.platforms.base import (
     RateLimited,
     RateLimitState,
     Relationship,
+    storable_text,
     tls_context,
 )
 
@@ -247,14 +248,12 @@ def _required_id(record: Mapping[str, Any], key: str, what: str) -> str:
     value = record.get(key)
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise BadPayload(f"{what} has no {key}")
-    return value
+    return _required_text(record, key, what)
 
 
 def _required_text(record: Mapping[str, Any], key: str, what: str) -> str:
-    value = record.get(key)
-    if not isinstance(value, str) or not value.strip():
+    value = _text(record.get(key))
+    if not value.strip():
         raise BadPayload(f"{what} has no {key}")
     return value
 
@@ -266,7 +265,7 @@ def _optional_id(value: object) -> str:
 
 
 def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
+    return storable_text(value) if isinstance(value, str) else ""
 
 
 def _count(value: object) -> int:

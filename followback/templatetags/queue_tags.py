@@ -36,6 +36,12 @@ def external_url(url: str) -> str:
     return url if url.startswith(("https://", "http://")) else ""
 
 
+@register.filter
+def image_url(url: str) -> str:
+    """A platform's avatar, only over https: the page's CSP (img-src) refuses plain-http images."""
+    return url if url.startswith("https://") else ""
+
+
 # An id no real suggestion has, reversed once per URL name and brand, then replaced by each row's id.
 _ROW_ID_PLACEHOLDER = 9_081_726_354_453_627_189
 
