@@ -191,7 +191,9 @@ def customer_list(request: AuthedRequest, brand: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             report = customers.import_customers(
-                membership.brand, form.cleaned_data["file"].read(), by=request.user
+                membership.brand,
+                form.cleaned_data["file"].read(customers.MAX_UPLOAD_BYTES + 1),
+                by=request.user,
             )
         except customers.UnreadableFile as error:
             form.add_error("file", str(error))

@@ -8,11 +8,24 @@ after `AXES_COOLOFF_HOURS`.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from axes.helpers import get_cool_off
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.http import HttpRequest
 from django.utils import timezone
+
+USERNAME_LENGTH = AccessAttempt._meta.get_field("username").max_length or 255
+
+
+def attempted_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
+    """The address a sign-in tried, as axes records it (`AXES_USERNAME_CALLABLE`): cut to its column's length, so
+    a megabyte typed into the form is a wrong password like any other, not a server error. E-mail addresses are
+    at most 254 characters, so none is changed."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    username = credentials.get(field) if credentials else request.POST.get(field)
+    return username[:USERNAME_LENGTH] if isinstance(username, str) else None
 
 
 def locked_out(emails: Collection[str]) -> set[str]:

@@ -29,11 +29,12 @@ class LastAdminError(ValidationError):
 def record(
     brand: Brand, verb: str, summary: str, *, actor: User | None, target: Model | None = None, **data: Any
 ) -> AuditEvent:
+    limit = AuditEvent._meta.get_field("summary").max_length or 300
     return AuditEvent.objects.create(
         brand=brand,
         actor=actor,
         verb=verb,
-        summary=summary,
+        summary=summary if len(summary) <= limit else summary[: limit - 1] + "…",
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
         data=data,

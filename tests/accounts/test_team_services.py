@@ -150,3 +150,10 @@ def test_rotating_credentials_re_encrypts_every_row_with_the_new_key(brand, sett
     finally:
         settings.FIELD_ENCRYPTION_KEYS = []
         crypto.reset_key_cache()
+
+
+def test_an_audit_summary_longer_than_its_column_is_cut_with_an_ellipsis(brand, owner):
+    event = services.record(brand, "comment.added", "x" * 1000, actor=owner)
+    event.refresh_from_db()
+    assert len(event.summary) == 300
+    assert event.summary.endswith("x…")
