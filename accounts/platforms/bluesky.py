@@ -562,47 +562,40 @@ class BlueskyConnector:
 
     def iter_follower_pages(self, cursor: str | None) -> Iterator[FollowerPage]:
         """Pages of followers from ``cursor`` to the end. Profiles carry no counts: get_profiles has them."""
-        seen_cursors = {cursor} if cursor else set()
-        while True:
-            params: dict[str, Any] = {"actor": self.did, "limit": FOLLOWERS_PAGE_SIZE}
-            if cursor:
-                params["cursor"] = cursor
-            data = self._query("app.bsky.graph.getFollowers", params, appview=True)
+        params = {"actor": self.did, "limit": FOLLOWERS_PAGE_SIZE}
+        for data in self._cursor_pages("app.bsky.graph.getFollowers", params, cursor, appview=True):
             page = parse_follower_page(data)
             if page.bad_records:
                 logger.warning("Bluesky getFollowers: skipped %d malformed records", page.bad_records)
             yield page
             if page.next_cursor is None:
                 return
-            if page.next_cursor in seen_cursors:
-                raise PlatformError(
-                    "Bluesky getFollowers repeated a cursor; stopping before the list is complete"
-                )
-            seen_cursors.add(page.next_cursor)
-            cursor = page.next_cursor
 
     def iter_following_pages(self, cursor: str | None) -> Iterator[FollowingPage]:
         """The DIDs the brand follows, read from its own repository's follow records (authoritative, unlike the
         AppView, which indexes them late)."""
-        seen_cursors = {cursor} if cursor else set()
-        while True:
-            params: dict[str, Any] = {
-                "repo": self.did,
-                "collection": FOLLOW_COLLECTION,
-                "limit": FOLLOWERS_PAGE_SIZE,
-            }
-            if cursor:
-                params["cursor"] = cursor
-            page = parse_follow_records_page(self._query("com.atproto.repo.listRecords", params))
+        params = {"repo": self.did, "collection": FOLLOW_COLLECTION, "limit": FOLLOWERS_PAGE_SIZE}
+        for data in self._cursor_pages("com.atproto.repo.listRecords", params, cursor, appview=False):
+            page = parse_follow_records_page(data)
             yield page
             if page.next_cursor is None:
                 return
-            if page.next_cursor in seen_cursors:
-                raise PlatformError(
-                    "Bluesky listRecords repeated a cursor; stopping before the list is complete"
-                )
-            seen_cursors.add(page.next_cursor)
-            cursor = page.next_cursor
+
+    def _cursor_pages(
+        self, nsid: str, params: dict[str, Any], cursor: str | None, *, appview: bool
+    ) -> Iterator[dict[str, Any]]:
+        """The answers of a cursor-paged query from ``cursor`` on, until the caller stops; a cursor seen before
+        is a PlatformError rather than a loop."""
+        seen_cursors = {cursor} if cursor else set()
+        while True:
+            data = self._query(nsid, {**params, "cursor": cursor} if cursor else params, appview=appview)
+            yield data
+            next_cursor = _cursor(data)
+            if next_cursor in seen_cursors:
+                raise PlatformError(f"Bluesky {nsid} repeated a cursor; stopping before the list is complete")
+            if next_cursor is not None:
+                seen_cursors.add(next_cursor)
+            cursor = next_cursor
 
     def get_profiles(self, ids: Sequence[str]) -> list[ProfileData]:
         profiles: list[ProfileData] = []

@@ -479,30 +479,32 @@ class MastodonConnector:
 
     def iter_follower_pages(self, cursor: str | None) -> Iterator[FollowerPage]:
         """Followers newest first; ``cursor`` is an earlier page's ``next_cursor``, None to start over."""
-        url: str | None = cursor or self._api.url(
-            f"/api/v1/accounts/{_path_id(self.account_id)}/followers?limit={FOLLOWERS_PAGE_SIZE}"
-        )
-        while url is not None:
-            records, links = self._get_list(url)
-            profiles, bad_records = _parse_accounts(records)
-            if bad_records:
-                logger.warning("skipped %d malformed follower records from %s", bad_records, self._api.host)
-            next_url = self._next_url(url, links) if records else None
+        for profiles, bad_records, next_url in self._account_pages("followers", cursor):
             yield FollowerPage(profiles=profiles, next_cursor=next_url, bad_records=bad_records)
-            url = next_url
 
     def iter_following_pages(self, cursor: str | None) -> Iterator[FollowingPage]:
         """The accounts the brand follows, newest follow first; ``cursor`` is an earlier page's ``next_cursor``."""
+        for profiles, _, next_url in self._account_pages("following", cursor):
+            yield FollowingPage(ids=[profile.platform_id for profile in profiles], next_cursor=next_url)
+
+    def _account_pages(
+        self, listing: str, cursor: str | None
+    ) -> Iterator[tuple[list[ProfileData], int, str | None]]:
+        """The brand's ``followers`` or ``following``, a page at a time from ``cursor``, following the Link header:
+        (accounts, malformed records skipped, the next page's URL or None)."""
         url: str | None = cursor or self._api.url(
-            f"/api/v1/accounts/{_path_id(self.account_id)}/following?limit={FOLLOWERS_PAGE_SIZE}"
+            f"/api/v1/accounts/{_path_id(self.account_id)}/{listing}?limit={FOLLOWERS_PAGE_SIZE}"
         )
         while url is not None:
             records, links = self._get_list(url)
             profiles, bad_records = _parse_accounts(records)
             if bad_records:
-                logger.warning("skipped %d malformed followed accounts from %s", bad_records, self._api.host)
-            url = self._next_url(url, links) if records else None
-            yield FollowingPage(ids=[profile.platform_id for profile in profiles], next_cursor=url)
+                logger.warning(
+                    "skipped %d malformed %s records from %s", bad_records, listing, self._api.host
+                )
+            next_url = self._next_url(url, links) if records else None
+            yield profiles, bad_records, next_url
+            url = next_url
 
     def get_profiles(self, ids: Sequence[str]) -> list[ProfileData]:
         """Current profiles for these account ids; accounts the instance no longer knows are left out."""

@@ -9,9 +9,17 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accounts.platforms.base import BadPayload, FollowerPage, InteractionData, ProfileData, RateLimitState
+from accounts.platforms.base import (
+    BadPayload,
+    FollowerPage,
+    FollowingPage,
+    InteractionData,
+    ProfileData,
+    RateLimitState,
+)
 from accounts.platforms.bluesky import (
     parse_datetime,
+    parse_follow_records_page,
     parse_follower_page,
     parse_labels,
     parse_notification,
@@ -141,6 +149,33 @@ def test_parse_follower_page_returns_a_page_or_raises_bad_payload(data: Any) -> 
     assert result is None or isinstance(result, FollowerPage)
     if isinstance(result, FollowerPage):
         assert len(result.profiles) + result.bad_records == len(data["followers"])
+
+
+follow_records = st.fixed_dictionaries(
+    {
+        "uri": maybe(st.text(max_size=20)),
+        "value": maybe(st.fixed_dictionaries({"subject": maybe(st.text(max_size=40))})),
+    }
+)
+
+
+@FUZZ
+@given(
+    st.one_of(
+        st.fixed_dictionaries(
+            {"records": st.lists(maybe(follow_records), max_size=5)},
+            optional={"cursor": maybe(st.text(max_size=10))},
+        ),
+        json_values,
+    )
+)
+def test_parse_follow_records_page_returns_the_dids_followed_or_raises_bad_payload(data: Any) -> None:
+    result = outcome(lambda: parse_follow_records_page(data))
+
+    assert result is None or isinstance(result, FollowingPage)
+    if isinstance(result, FollowingPage):
+        assert len(result.ids) <= len(data["records"])
+        assert all(did.startswith("did:") for did in result.ids)
 
 
 @FUZZ

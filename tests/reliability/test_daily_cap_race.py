@@ -8,13 +8,10 @@ platform at the same moment: the cap check at execution must count those too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from accounts.jobs import JobStatus
@@ -26,27 +23,12 @@ from tests.followback.test_execution import approved_suggestion, follow_action, 
 from tests.reliability.faultproxy import FaultProxy, FaultRates
 from tests.reliability.private_services import Workers
 from tests.reliability.test_follow_faults import CountingFake
-from tests.workers import test_database_url, wait_until
+from tests.workers import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 CAP = 50
 QUEUED = 200
-
-
-@pytest.fixture
-def workers(queue: str, mail_dir: Path, tmp_path: Path) -> Iterator[Workers]:
-    env = {
-        "DATABASE_URL": test_database_url(),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "CELERY_QUEUE": queue,
-        "FOLLOWBACK_TEST_HTTP_TIMEOUT": "15",
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(mail_dir),
-    }
-    pool = Workers(env, tmp_path / "workers")
-    yield pool
-    pool.stop_all()
 
 
 def settled(ids: list[int]) -> bool:

@@ -13,9 +13,8 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,7 +31,6 @@ from tests.followback.test_execution import approved_suggestion, follow_action, 
 from tests.reliability.faultproxy import FaultProxy, FaultRates
 from tests.reliability.private_services import Workers
 from tests.reliability.test_follow_faults import CountingFake
-from tests.workers import test_database_url
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -68,18 +66,8 @@ class ChaosMastodon(CountingFake):
 
 
 @pytest.fixture
-def workers(queue: str, mail_dir: Path, tmp_path: Path) -> Iterator[Workers]:
-    env = {
-        "DATABASE_URL": test_database_url(),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "CELERY_QUEUE": queue,
-        "FOLLOWBACK_TEST_HTTP_TIMEOUT": str(HTTP_TIMEOUT),
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(mail_dir),
-    }
-    pool = Workers(env, tmp_path / "workers")
-    yield pool
-    pool.stop_all()
+def worker_env(worker_env: dict[str, str]) -> dict[str, str]:
+    return {**worker_env, "FOLLOWBACK_TEST_HTTP_TIMEOUT": str(HTTP_TIMEOUT)}
 
 
 def let_time_pass(ids: list[int]) -> None:

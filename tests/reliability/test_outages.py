@@ -41,7 +41,7 @@ from tests.reliability.private_services import (
     broker_of_this_process,
 )
 from tests.reliability.test_follow_faults import CountingFake
-from tests.workers import ROOT, test_database_url, wait_until
+from tests.workers import ROOT, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -57,25 +57,6 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
             yield server
     finally:
         server.kill()
-
-
-@pytest.fixture
-def worker_env(queue: str, mail_dir: Path) -> dict[str, str]:
-    return {
-        "DATABASE_URL": test_database_url(),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "CELERY_QUEUE": queue,
-        "FOLLOWBACK_TEST_HTTP_TIMEOUT": "15",
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(mail_dir),
-    }
-
-
-@pytest.fixture
-def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
-    pool = Workers(worker_env, tmp_path / "workers")
-    yield pool
-    pool.stop_all()
 
 
 def beat(
