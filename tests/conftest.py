@@ -4,7 +4,7 @@ from django.test import Client
 from accounts.models import Brand, Role, User
 from tests.factories import BrandFactory, MembershipFactory
 
-pytest_plugins = ["tests.workers", "tests.fakes.fixtures"]
+pytest_plugins = ["tests.workers", "tests.fakes.fixtures", "tests.chromium"]
 
 
 @pytest.fixture(autouse=True)

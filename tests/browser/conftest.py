@@ -1,4 +1,5 @@
-"""Browser tests: Debian's Chromium driven by Playwright against pytest-django's live server.
+"""Browser tests: Debian's Chromium (launched once a session by tests/chromium.py) driven by Playwright against
+pytest-django's live server.
 
 Every page a test opens reports console errors, CSP violations and uncaught page errors; any of them fails the
 test at teardown, unless the test allowed it by name (`browser_problems.allow(...)`).
@@ -6,7 +7,6 @@ test at teardown, unless the test allowed it by name (`browser_problems.allow(..
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,25 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from accounts.models import User
 from tests.factories import PASSWORD
 
-# Playwright's sync API runs an event loop in this thread, so Django refuses ORM calls here without this.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 VIEWPORT = {"width": 1280, "height": 800}
 ACTION_TIMEOUT_MS = 10_000
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -82,19 +69,6 @@ class BrowserProblems:
 
     def unexpected(self) -> list[str]:
         return [problem for problem in self.seen if not any(p.search(problem) for p in self.allowed)]
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-    yield chromium
-    chromium.close()
 
 
 @pytest.fixture

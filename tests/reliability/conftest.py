@@ -1,6 +1,5 @@
-"""Fixtures of the reliability suite: real Celery workers for the fault tests, and fixtures borrowed from other
-suites: the session's Chromium (tests/browser/conftest.py launches Debian's) and the permission table's brand,
-whose forms the oversized-input tests post to."""
+"""Fixtures of the reliability suite: real Celery workers for the fault tests, and the permission table's brand,
+whose forms the oversized-input tests post to (the session's Chromium comes from tests/chromium.py)."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,12 +7,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.browser.conftest import browser, playwright
 from tests.reliability.private_services import Workers
 from tests.test_permission_table import world
 from tests.workers import test_database_url
 
-__all__ = ["browser", "playwright", "world"]
+__all__ = ["world"]
 
 
 @pytest.fixture

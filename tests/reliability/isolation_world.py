@@ -44,7 +44,7 @@ from accounts.models import (
     SyncRun,
     User,
 )
-from followback.models import Comment, Decision, DecisionKind, FollowAction, FollowState
+from followback.models import AccountRateLimit, Comment, Decision, DecisionKind, FollowAction, FollowState
 from rules.models import PolicyVersion, QueueBuild, Suggestion, SuggestionStatus
 from rules.policy import PolicySettings
 from tests.factories import PASSWORD
@@ -244,6 +244,7 @@ def build_side(tag: str, slug: str, name: str) -> Side:
         kind=InteractionKind.REPLY, at=now - timedelta(days=2), platform_event_id=m("interaction event id"),
     )  # fmt: skip
     Customer.objects.create(brand=brand, handle=m("customer handle"))
+    AccountRateLimit.objects.create(account=account, remaining=250, reset_at=now + timedelta(minutes=5))
     run = SyncRun.objects.create(
         account=account, kind=SyncKind.FOLLOWERS, requested_by=admin, status=JobStatus.DONE,
         cursor=m("sync cursor"), last_error=m("sync error"), started_at=now, finished_at=now, complete=True,
@@ -297,6 +298,7 @@ BRAND_ROWS: dict[str, BrandRows] = {
     "followback.decision": lambda brand: Decision.objects.filter(brand=brand),
     "followback.comment": lambda brand: Comment.objects.filter(brand=brand),
     "followback.followaction": lambda brand: FollowAction.objects.filter(brand=brand),
+    "followback.accountratelimit": lambda brand: AccountRateLimit.objects.filter(account__brand=brand),
     "axes.accessattempt": lambda brand: AccessAttempt.objects.filter(username__in=_member_emails(brand)),
     "axes.accessattemptexpiration": lambda brand: AccessAttemptExpiration.objects.filter(
         access_attempt__username__in=_member_emails(brand)

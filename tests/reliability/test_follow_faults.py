@@ -25,7 +25,7 @@ from accounts.jobs import JobStatus
 from accounts.models import Brand, User
 from accounts.platforms import mastodon
 from followback import execution
-from followback.models import FollowAction, FollowState
+from followback.models import AccountRateLimit, FollowAction, FollowState
 from tests.fakes.mastodon import FakeMastodon
 from tests.followback.test_execution import approved_suggestion, follow_action, mastodon_account, set_policy
 from tests.reliability.faultproxy import FaultProxy, FaultRates
@@ -86,6 +86,8 @@ def run_until_settled(actions: list[int], faults: random.Random, fake: CountingF
         faults.shuffle(open_ids)
         for action_id in open_ids:
             execution.execute_follow(action_id)
+            # A 429 makes the account's next follows wait for the reset; here the reset comes at once.
+            AccountRateLimit.objects.update(reset_at=timezone.now() - timedelta(seconds=1))
     return ROUNDS
 
 

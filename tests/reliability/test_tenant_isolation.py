@@ -100,7 +100,8 @@ def _constant(data: dict[str, Any]) -> Data:
 
 
 def _reject_pending(slug: Side, ids: Side) -> dict[str, Any]:
-    return {"kind": "reject", "ids": [ids.pending.pk]}
+    """Confirmed: without JavaScript a bulk decision first asks on a page of its own."""
+    return {"kind": "reject", "ids": [ids.pending.pk], "confirmed": "on"}
 
 
 def _policy_form(slug: Side, ids: Side) -> dict[str, Any]:

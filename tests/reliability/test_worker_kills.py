@@ -49,7 +49,7 @@ def test_twenty_sigkills_during_a_200000_follower_sync_lose_and_duplicate_nothin
         pages_before = SyncRun.objects.get(pk=run.pk).pages
         # Let it claim the run and write at least one page (or end the pass), then kill it at a random moment.
         wait_until(lambda: moved_on(run.pk, pages_before), seconds=120)  # noqa: B023
-        time.sleep(moments.uniform(0.0, 1.5))
+        time.sleep(moments.uniform(0.0, 0.4))  # a sync writes thousands of followers a second
         worker.kill()
         worker.wait(timeout=10)
         kills += 1
@@ -58,7 +58,7 @@ def test_twenty_sigkills_during_a_200000_follower_sync_lose_and_duplicate_nothin
             lease_expires_at=timezone.now() - timedelta(seconds=1)
         )
         sweep_jobs()
-    assert kills >= 10, "the sync finished before the worker could be killed often enough"
+    assert kills == KILLS, "the sync finished before the worker could be killed often enough"
     start_worker()
 
     wait_until(lambda: syncs_settled(account), seconds=600)
