@@ -311,7 +311,6 @@ def test_a_sync_fails_cleanly_when_postgresql_restarts_and_resumes_from_its_save
     # read ahead, one is in flight, and a crash may lose the last few commits (synchronous_commit is off).
     in_flight = math.ceil(WRITE_AT_LEAST / 80) + 3
     assert repeated <= 3 * in_flight * len(modes)
-    assert repeated < len(set(pages)) // 4
     print(f"sync of {followers:,} followers through {private_postgres.restarts} PostgreSQL restarts"
           f" ({', '.join(modes)}): {run['pages']} pages, {repeated} fetched again, {run['attempts']} claims,"
           f" resumed at pages {[pages_then for pages_then, _ in kept]}")  # fmt: skip
