@@ -84,7 +84,7 @@ def _profile_row(profile: ProfileData, adapt: Any) -> tuple[Any, ...]:
         profile.avatar_url[:500], profile.avatar_is_default, profile.profile_url[:500], adapt(profile.created_at),
         profile.followers_count, profile.following_count, profile.posts_count, adapt(profile.last_post_at),
         profile.is_bot, profile.is_locked, profile.is_group, profile.moved, profile.suspended, profile.limited,
-        min(profile.verified_links, 32767), json.dumps(list(profile.labels)),
+        min(profile.verified_links, 32767), json.dumps(list(profile.labels)) if profile.labels else "[]",
     )  # fmt: skip
 
 
@@ -104,18 +104,23 @@ def _follower_column_of_staged_row(column: str, staged: str = "s") -> str:
     )
 
 
-def _stage(cursor: CursorWrapper, profiles: Iterable[ProfileData]) -> int:
-    """Load one page into the per-connection staging table, keeping the last copy of any duplicated id."""
+def _stage(
+    cursor: CursorWrapper, profiles: Iterable[ProfileData], *, commit_asynchronously: bool = False
+) -> int:
+    """Load one page into the per-connection staging table, keeping the last copy of any duplicated id.
+
+    `commit_asynchronously` lets PostgreSQL skip the transaction's fsync: for a followers page, whose run cursor
+    commits with it, so a crash that loses the last commits only repeats pages."""
     unique = {profile.platform_id: profile for profile in profiles}
     adapt = connection.ops.adapt_datetimefield_value
     if _vendor() == "postgresql":
         defs = ", ".join(f"{name} {kind}" for name, kind in zip(PROFILE_COLUMNS, _COLUMN_TYPES, strict=True))
+        # One round trip; the table is empty already, unless an outer transaction holds earlier pages.
         cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS fb_stage ({defs}, follower_id bigint) ON COMMIT DELETE ROWS"
+            ("SET LOCAL synchronous_commit = off; " if commit_asynchronously else "")
+            + f"CREATE TEMP TABLE IF NOT EXISTS fb_stage ({defs}, follower_id bigint) ON COMMIT DELETE ROWS;"
+            " DELETE FROM fb_stage"
         )
-        cursor.execute(
-            "DELETE FROM fb_stage"
-        )  # empty already, unless an outer transaction holds earlier pages
         with cursor.cursor.copy(f"COPY fb_stage ({_COLUMNS}) FROM STDIN") as copy:
             for profile in unique.values():
                 copy.write_row(_profile_row(profile, adapt))
@@ -232,10 +237,7 @@ def apply_follower_page(
         "refreshed": db_now if full_profiles else None, "kind": FollowEventKind.FOLLOW.value,
     }  # fmt: skip
     with transaction.atomic(), connection.cursor() as cursor:
-        if _vendor() == "postgresql":
-            # The run's cursor commits with its page, so a crash that loses the last commits only repeats pages.
-            cursor.execute("SET LOCAL synchronous_commit = off")
-        seen = _stage(cursor, page.profiles)
+        seen = _stage(cursor, page.profiles, commit_asynchronously=True)
         result = replace(_upsert_followers(cursor, params), seen=seen)
         if seen > result.created + result.refollowed:
             _mark_seen(cursor, params)
